@@ -1,0 +1,67 @@
+# roomkit: `make lab` opens the course, `make test` passes every test.
+# Both set everything up first and are safe to run again.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.roomkit-installed
+VENDOR := roomkit/static/vendor/socket.io.min.js
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test lint typecheck serve cluster bench soak clean help
+
+help:
+	@echo "make lab      set up, then open the course in JupyterLab"
+	@echo "make test     set up, then run every check and test"
+	@echo "make serve    run the chat server on http://127.0.0.1:8000"
+	@echo "make cluster  run redis-server and two chat servers (ports 8001, 8002)"
+	@echo "make bench    run the benchmarks and rewrite docs/benchmarks.md"
+	@echo "make soak     run the full-size soak test"
+
+setup: $(STAMP) $(VENDOR)
+
+# Re-installs only when the package's dependencies changed (or the venv is new).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[course,test]'
+	@touch $@
+
+# The official Socket.IO client, for the web pages and the interop tests.
+$(VENDOR): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && \
+		mkdir -p $(dir $@) && \
+		cp node_modules/socket.io-client/dist/socket.io.min.js $@ && \
+		cp node_modules/socket.io-client/LICENSE $(dir $@)socket.io-client.LICENSE; \
+	else \
+		echo "roomkit: npm not found; the web pages and the Node interop tests need Node.js and npm" >&2; \
+	fi
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check roomkit tests benchmarks
+	$(BIN)/ruff format --check roomkit tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+serve: setup
+	$(BIN)/roomkit serve
+
+cluster: setup
+	$(BIN)/roomkit cluster --nodes 2
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+soak: setup
+	$(BIN)/python -m pytest -m slow tests/test_soak.py --soak-cycles 2000
+
+clean:
+	rm -rf $(VENV) node_modules roomkit/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""roomkit: Socket.IO rooms and namespaces, taught and served.
+
+The public names are re-exported here; submodules hold one concept each.
+"""
+
+from roomkit.admin import AdminNamespace, require_token
+from roomkit.app import create_app
+from roomkit.chat import ChatNamespace
+from roomkit.errors import (
+    ConnectRefused,
+    ProtocolError,
+    Refused,
+    RoomkitError,
+    StoreUnavailable,
+    WaitTimeout,
+)
+from roomkit.memory import MemoryStore
+from roomkit.middleware import Handshake, MiddlewareNamespace
+from roomkit.settings import Limits, Settings
+from roomkit.store import Member, Room, RoomStore, store_from_url
+
+__all__ = [
+    "AdminNamespace",
+    "ChatNamespace",
+    "ConnectRefused",
+    "Handshake",
+    "Limits",
+    "Member",
+    "MemoryStore",
+    "MiddlewareNamespace",
+    "ProtocolError",
+    "Refused",
+    "Room",
+    "RoomStore",
+    "RoomkitError",
+    "Settings",
+    "StoreUnavailable",
+    "WaitTimeout",
+    "create_app",
+    "require_token",
+    "store_from_url",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,245 @@
+"""The ``/chat`` namespace: rooms, messages, metadata and presence.
+
+The wire protocol is documented in ``docs/protocol.md``. Every event goes
+through :meth:`ChatNamespace.trigger_event`, which validates arguments, applies
+the rate limit and turns a :class:`~roomkit.errors.ProtocolError` into an answer
+for the sender alone: the ack ``{"ok": false, "error": reason}`` when the client
+asked for one, otherwise an ``error`` event ``{"event": name, "error": reason}``.
+A refused event never reaches other clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from roomkit.errors import ProtocolError, Refused
+from roomkit.events import EventNamespace, EventSpec, Reply
+from roomkit.middleware import Handshake
+from roomkit.ratelimit import TokenBucket
+from roomkit.settings import Limits
+from roomkit.store import Member, Room, RoomStore
+from roomkit.validation import (
+    create_request,
+    display_name,
+    invite_request,
+    message_request,
+    personal_room,
+    room_name,
+)
+
+__all__ = ["ChatNamespace", "Connection"]
+
+logger = logging.getLogger("roomkit")
+
+
+@dataclass(slots=True)
+class Connection:
+    """What this process knows about one of its own ``/chat`` connections.
+
+    ``rooms`` mirrors the connection's chat rooms locally, so the hot path
+    (``message``) checks membership without asking the store, and so a store
+    that lost its state (a Redis restart) can be refilled from the servers.
+    """
+
+    sid: str
+    name: str
+    bucket: TokenBucket | None
+    rooms: set[str] = field(default_factory=set)
+
+    def member(self, node: str) -> Member:
+        return Member(self.sid, self.name, node)
+
+
+class ChatNamespace(EventNamespace):
+    """The chat protocol on one namespace.
+
+    :param store: where rooms and members live.
+    :param limits: input limits and the rate limit.
+    :param namespace: the namespace's name. Default ``"/chat"``.
+    """
+
+    def __init__(self, store: RoomStore, limits: Limits, namespace: str = "/chat") -> None:
+        super().__init__(namespace)
+        self.store = store
+        self.limits = limits
+        self.connections: dict[str, Connection] = {}
+        self.messages_relayed = 0
+        self.use(self._name_from_auth)
+        self.events.update(
+            {
+                "join room": EventSpec(self._join, rate_limited=True),
+                "leave room": EventSpec(self._leave),
+                "message": EventSpec(self._message, rate_limited=True),
+                "create room": EventSpec(self._create, rate_limited=True),
+                "invite": EventSpec(self._invite, rate_limited=True),
+                "list rooms": EventSpec(self._list_rooms, arity=0),
+                "members": EventSpec(self._members),
+            }
+        )
+
+    # -- connection life cycle -------------------------------------------------
+
+    def _name_from_auth(self, handshake: Handshake) -> None:
+        """Middleware: take the display name from ``auth.name`` (or invent one)."""
+        if "name" in handshake.data:  # a signed token already proved a name
+            return
+        raw = handshake.auth.get("name")
+        if raw is None:
+            handshake.data["name"] = f"guest-{handshake.sid[:6]}"
+            return
+        try:
+            handshake.data["name"] = display_name(raw, self.limits)
+        except ProtocolError as problem:
+            raise Refused(f"invalid auth.name: {problem}") from None
+
+    async def on_accept(self, sid: str, handshake: Handshake) -> None:
+        name: str = handshake.data["name"]
+        bucket = None
+        if self.limits.rate_limit:
+            bucket = TokenBucket(self.limits.rate_per_second, self.limits.rate_burst)
+        self.connections[sid] = Connection(sid, name, bucket)
+        await self.enter_room(sid, personal_room(name))
+
+    async def on_disconnect(self, sid: str, reason: str = "") -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return
+        await self.store.forget(sid)
+        for room in sorted(connection.rooms):
+            await self.emit("user left", sid, room=room, skip_sid=sid)
+        logger.info("disconnect %s on %s (%s)", sid, self.namespace, reason or "?")
+
+    # -- dispatch ----------------------------------------------------------------
+
+    async def admit_event(self, sid: str, spec: EventSpec) -> None:
+        connection = self._connection(sid)
+        if spec.rate_limited and connection.bucket is not None and not connection.bucket.take():
+            raise ProtocolError("rate limit exceeded: slow down")
+
+    def _connection(self, sid: str) -> Connection:
+        connection = self.connections.get(sid)
+        if connection is None:
+            raise ProtocolError("not connected")
+        return connection
+
+    # -- events ------------------------------------------------------------------
+
+    async def _check_room_budget(self, connection: Connection) -> None:
+        if len(connection.rooms) >= self.limits.max_rooms_per_socket:
+            raise ProtocolError(
+                f"you are in too many rooms (limit {self.limits.max_rooms_per_socket}); "
+                "leave one first"
+            )
+
+    async def _check_rooms_total(self, name: str) -> None:
+        if await self.store.get_room(name) is None and (
+            await self.store.room_count() >= self.limits.max_rooms_total
+        ):
+            raise ProtocolError("the server has too many rooms; join an existing one")
+
+    async def _enter(self, connection: Connection, room: str) -> None:
+        connection.rooms.add(room)
+        await self.enter_room(connection.sid, room)
+        await self.emit("user joined", connection.sid, room=room, skip_sid=connection.sid)
+
+    async def _join(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        name = room_name(raw, self.limits)
+        if name not in connection.rooms:
+            await self._check_room_budget(connection)
+            await self._check_rooms_total(name)
+        result = await self.store.join(name, connection.member(self.store.node_id))
+        if result is None:
+            raise ProtocolError(f"room {name!r} is private: ask a member for an invite")
+        if not result.already_member:
+            await self._enter(connection, name)
+        return {"ok": True, "room": name, "members": result.members}
+
+    async def _leave(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        name = room_name(raw, self.limits)
+        if name not in connection.rooms:
+            raise ProtocolError(f"you are not in room {name!r}")
+        connection.rooms.discard(name)
+        await self.leave_room(connection.sid, name)
+        await self.store.leave(name, connection.sid)
+        await self.emit("user left", connection.sid, room=name)
+        return {"ok": True, "room": name}
+
+    async def _message(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        request = message_request(raw, self.limits)
+        if request.room not in connection.rooms:
+            raise ProtocolError(f"join room {request.room!r} before sending to it")
+        payload = {
+            "user": connection.sid,
+            "name": connection.name,
+            "room": request.room,
+            "text": request.text,
+        }
+        await self.emit("message", payload, room=request.room, skip_sid=connection.sid)
+        self.messages_relayed += 1
+        return {"ok": True}
+
+    async def _create(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        request = create_request(raw, self.limits)
+        await self._check_room_budget(connection)
+        await self._check_rooms_total(request.name)
+        room = Room(
+            name=request.name,
+            topic=request.topic,
+            created_by=connection.name,
+            private=request.private,
+        )
+        result = await self.store.create_room(room, connection.member(self.store.node_id))
+        if result is None:
+            raise ProtocolError(f"room {request.name!r} already exists")
+        await self._enter(connection, request.name)
+        return {"ok": True, "room": room.to_json()}
+
+    async def _invite(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        request = invite_request(raw, self.limits)
+        if request.room not in connection.rooms:
+            raise ProtocolError(f"join room {request.room!r} before inviting to it")
+        room = await self.store.invite(request.room, request.name)
+        if room is None:
+            raise ProtocolError(f"no such room: {request.room!r}")
+        await self.emit(
+            "invited",
+            {"room": request.room, "by": connection.name},
+            room=personal_room(request.name),
+        )
+        return {"ok": True, "room": request.room, "name": request.name}
+
+    async def _visible_room(self, connection: Connection, name: str) -> Room:
+        """The room, if it exists and ``connection`` may see it."""
+        room = await self.store.get_room(name)
+        # A private room the asker is not in looks exactly like a missing one.
+        if room is None or (room.private and name not in connection.rooms):
+            raise ProtocolError(f"no such room: {name!r}")
+        return room
+
+    async def _list_rooms(self, sid: str) -> Reply:
+        connection = self._connection(sid)
+        rooms = [
+            summary.to_json()
+            for summary in await self.store.list_rooms()
+            if not summary.room.private or summary.room.name in connection.rooms
+        ]
+        return {"ok": True, "rooms": rooms}
+
+    async def _members(self, sid: str, raw: Any) -> Reply:
+        connection = self._connection(sid)
+        name = room_name(raw, self.limits)
+        await self._visible_room(connection, name)
+        members = [member.to_json() for member in await self.store.members(name)]
+        return {"ok": True, "room": name, "members": members}
+
+    def snapshot(self) -> Mapping[str, int]:
+        """Counters for the admin metrics."""
+        return {"connections": len(self.connections), "messages": self.messages_relayed}

@@ -1,0 +1,56 @@
+"""Exceptions raised by roomkit.
+
+Every roomkit exception derives from :class:`RoomkitError`, so callers can catch
+the whole family with one ``except`` clause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConnectRefused",
+    "ProtocolError",
+    "Refused",
+    "RoomkitError",
+    "StoreUnavailable",
+    "WaitTimeout",
+]
+
+
+class RoomkitError(Exception):
+    """Root of every exception roomkit raises on purpose."""
+
+
+class ProtocolError(RoomkitError):
+    """A client sent something the chat protocol does not accept.
+
+    The message is sent back to that client verbatim (as ``{"ok": false,
+    "error": message}`` or as an ``error`` event), so it must never contain
+    secrets or other members' data.
+    """
+
+
+class Refused(RoomkitError):
+    """A namespace middleware refuses a connection.
+
+    The message reaches the client's ``connect_error`` handler, exactly like
+    ``next(new Error(message))`` in a Socket.IO (Node.js) middleware.
+    """
+
+
+class StoreUnavailable(RoomkitError):
+    """The room store's backend (for example Redis) cannot be reached."""
+
+
+class WaitTimeout(RoomkitError, TimeoutError):
+    """A test client did not receive the event it waited for in time."""
+
+
+class ConnectRefused(RoomkitError, ConnectionError):
+    """A test client's connection was refused by the namespace.
+
+    :attr reason: the message the server sent to ``connect_error``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

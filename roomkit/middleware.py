@@ -1,0 +1,144 @@
+"""Namespace middleware, the Python counterpart of Socket.IO's ``namespace.use()``.
+
+In Node.js a namespace runs ``io.of('/admin').use((socket, next) => ...)``
+functions, in order, before it accepts a connection; one that calls
+``next(new Error('Unauthorized'))`` refuses it and the client's ``connect_error``
+receives the message. python-socketio has a single ``connect`` handler instead.
+:class:`MiddlewareNamespace` gives every namespace a chain::
+
+    admin = MiddlewareNamespace("/admin")
+
+    @admin.use
+    def require_token(handshake: Handshake) -> None:
+        if handshake.auth.get("token") != expected:
+            raise Refused("Unauthorized")
+
+A middleware is a plain or ``async`` function taking a :class:`Handshake`. It
+lets the connection through by returning and refuses it by raising
+:class:`~roomkit.errors.Refused`. It may store facts for later handlers in
+``handshake.data`` (like ``socket.data`` in Node.js); they are saved in the
+connection's session under ``"handshake"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from roomkit.errors import Refused
+
+__all__ = ["Handshake", "Middleware", "MiddlewareNamespace", "run_middleware"]
+
+logger = logging.getLogger("roomkit")
+
+Middleware = Callable[["Handshake"], "Awaitable[None] | None"]
+
+
+@dataclass(slots=True)
+class Handshake:
+    """What a middleware knows about a connection that asks to join a namespace.
+
+    :param sid: the session id the connection will have in the namespace.
+    :param namespace: the namespace, e.g. ``"/admin"``.
+    :param auth: the client's ``auth`` payload (``{}`` when it sent none or sent
+        something other than an object).
+    :param headers: HTTP headers of the handshake request, names lower-cased.
+    :param remote_address: the peer's IP address (``""`` when unknown).
+    :param query: the handshake URL's query parameters.
+    :param data: facts middleware attach for later handlers. Default empty.
+    """
+
+    sid: str
+    namespace: str
+    auth: Mapping[str, Any]
+    headers: Mapping[str, str]
+    remote_address: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_environ(
+        cls, sid: str, namespace: str, environ: Mapping[str, Any], auth: Any
+    ) -> Handshake:
+        """Build a handshake from python-socketio's WSGI-style ``environ``."""
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if key in environ:
+                headers[key.replace("_", "-").lower()] = str(environ[key])
+        query: dict[str, str] = {}
+        for part in str(environ.get("QUERY_STRING", "")).split("&"):
+            if part:
+                key, _, value = part.partition("=")
+                query.setdefault(key, value)
+        return cls(
+            sid=sid,
+            namespace=namespace,
+            auth=auth if isinstance(auth, dict) else {},
+            headers=headers,
+            remote_address=str(environ.get("REMOTE_ADDR") or ""),
+            query=query,
+        )
+
+
+async def run_middleware(chain: Sequence[Middleware], handshake: Handshake) -> None:
+    """Run ``chain`` in order; the first :class:`Refused` stops it and propagates."""
+    for middleware in chain:
+        result = middleware(handshake)
+        if inspect.isawaitable(result):
+            await result
+
+
+class MiddlewareNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """A class-based namespace with a ``use()`` middleware chain.
+
+    Subclasses put their connect logic in :meth:`on_accept`, which runs only for
+    connections every middleware let through; ``on_connect`` is taken.
+
+    :param namespace: the namespace's name, e.g. ``"/chat"``.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.middleware: list[Middleware] = []
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Append ``middleware`` to the chain; returns it, so it works as a decorator."""
+        self.middleware.append(middleware)
+        return middleware
+
+    async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
+        handshake = Handshake.from_environ(sid, self.namespace, environ, auth)
+        try:
+            await run_middleware(self.middleware, handshake)
+        except Refused as refusal:
+            logger.info(
+                "refused %s on %s from %s: %s",
+                sid,
+                self.namespace,
+                handshake.remote_address or "?",
+                refusal,
+            )
+            raise socketio.exceptions.ConnectionRefusedError(str(refusal)) from None
+        await self.save_session(sid, {"handshake": handshake})
+        await self.on_accept(sid, handshake)
+        logger.info(
+            "connect %s on %s from %s", sid, self.namespace, handshake.remote_address or "?"
+        )
+
+    async def on_accept(self, sid: str, handshake: Handshake) -> None:
+        """Called once the chain accepted ``sid``. Default: nothing."""
+
+    async def handshake(self, sid: str) -> Handshake:
+        """The :class:`Handshake` that ``sid`` connected with."""
+        session = await self.get_session(sid)
+        result: Handshake = session["handshake"]
+        return result

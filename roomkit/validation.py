@@ -1,0 +1,130 @@
+"""Pure checks for names and event payloads.
+
+Each function takes what a client sent and either returns the clean value or
+raises :class:`~roomkit.errors.ProtocolError` with a reason the client can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from roomkit.errors import ProtocolError
+from roomkit.settings import Limits
+
+__all__ = [
+    "PERSONAL_PREFIX",
+    "CreateRequest",
+    "InviteRequest",
+    "MessageRequest",
+    "create_request",
+    "display_name",
+    "invite_request",
+    "message_request",
+    "personal_room",
+    "room_name",
+    "system_text",
+]
+
+PERSONAL_PREFIX = "user:"
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _text(value: Any, what: str, max_length: int, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(f"{what} must be a string, not {_type_name(value)}")
+    if not value.strip() and not allow_empty:
+        raise ProtocolError(f"{what} must not be empty")
+    if len(value) > max_length:
+        raise ProtocolError(f"{what} is too long ({len(value)} > {max_length} characters)")
+    return value
+
+
+def room_name(value: Any, limits: Limits) -> str:
+    """A chat room name: a non-empty printable string of at most
+    ``limits.max_room_name_length`` characters, not starting with ``user:``."""
+    name = _text(value, "room name", limits.max_room_name_length)
+    if not name.isprintable():
+        raise ProtocolError("room name must contain only printable characters")
+    if name.startswith(PERSONAL_PREFIX):
+        raise ProtocolError(f"room names starting with {PERSONAL_PREFIX!r} are reserved")
+    return name
+
+
+def display_name(value: Any, limits: Limits) -> str:
+    """A display name: non-empty, printable, at most ``limits.max_name_length``."""
+    name = _text(value, "name", limits.max_name_length)
+    if not name.isprintable():
+        raise ProtocolError("name must contain only printable characters")
+    return name
+
+
+def personal_room(name: str) -> str:
+    """The personal room of display name ``name``: ``user:<name>``."""
+    return f"{PERSONAL_PREFIX}{name}"
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what} must be an object, not {_type_name(value)}")
+    return value
+
+
+def _field(payload: dict[str, Any], key: str) -> Any:
+    if key not in payload:
+        raise ProtocolError(f"missing field {key!r}")
+    return payload[key]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    room: str
+    text: str
+
+
+def message_request(value: Any, limits: Limits) -> MessageRequest:
+    """``{"room": str, "text": str}`` for the ``message`` event."""
+    payload = _mapping(value, "message")
+    room = room_name(_field(payload, "room"), limits)
+    text = _text(_field(payload, "text"), "text", limits.max_text_length)
+    return MessageRequest(room, text)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    name: str
+    topic: str
+    private: bool
+
+
+def create_request(value: Any, limits: Limits) -> CreateRequest:
+    """``{"name": str, "topic"?: str, "private"?: bool}`` for ``create room``."""
+    payload = _mapping(value, "room")
+    name = room_name(_field(payload, "name"), limits)
+    topic = _text(payload.get("topic", ""), "topic", limits.max_topic_length, allow_empty=True)
+    private = payload.get("private", False)
+    if not isinstance(private, bool):
+        raise ProtocolError(f"private must be true or false, not {_type_name(private)}")
+    return CreateRequest(name, topic, private)
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRequest:
+    room: str
+    name: str
+
+
+def invite_request(value: Any, limits: Limits) -> InviteRequest:
+    """``{"room": str, "name": str}`` for ``invite``."""
+    payload = _mapping(value, "invite")
+    room = room_name(_field(payload, "room"), limits)
+    name = display_name(_field(payload, "name"), limits)
+    return InviteRequest(room, name)
+
+
+def system_text(value: Any, limits: Limits) -> str:
+    """The text of an admin ``system message``."""
+    return _text(value, "system message", limits.max_text_length)

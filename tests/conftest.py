@@ -1,0 +1,43 @@
+"""Shared fixtures: a real roomkit server on 127.0.0.1 and real clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from roomkit import Settings, create_app
+from roomkit.testing import RecordingClient, RunningServer, connect, serve
+
+ADMIN_TOKEN = "test-admin-token"
+
+Connect = Callable[..., Awaitable[RecordingClient]]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Defaults, a known admin token, and no metrics timer."""
+    return Settings(admin_token=ADMIN_TOKEN, metrics_interval=0)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    async with serve(create_app(settings)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[Connect]:
+    """``await client("alice")`` connects a recording client to ``/chat``;
+    every client is disconnected at teardown."""
+    made: list[RecordingClient] = []
+
+    async def make(name: str, **options: Any) -> RecordingClient:
+        connected = await connect(server.url, name, **options)
+        made.append(connected)
+        return connected
+
+    yield make
+    for each in made:
+        await each.disconnect()
