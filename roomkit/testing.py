@@ -86,7 +86,13 @@ class RunningServer:
         if self.stopped:
             return
         self.stopped = True
-        await self.sio.eio.disconnect()
+        # engine.io's own disconnect-all waits for every send queue to drain,
+        # which never happens for a client that already vanished; close each
+        # socket without waiting instead.
+        eio = self.sio.eio
+        for socket in list(eio.sockets.values()):
+            await socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        eio.sockets.clear()
         await self.sio.shutdown()
         await self._runner.cleanup()
 
