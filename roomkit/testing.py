@@ -38,6 +38,7 @@ __all__ = [
     "RecordingClient",
     "RunningServer",
     "connect",
+    "expect_silence",
     "serve",
     "start_server",
     "transcript",
@@ -277,6 +278,14 @@ class RecordingClient:
         """Payloads received so far, of ``event`` only when given."""
         return [item.data for item in self.received if event in (None, item.event)]
 
+    def unclaimed(self, event: str | None = None) -> list[Received]:
+        """Events received but not yet returned by :meth:`wait_for`."""
+        return [
+            item
+            for index, item in enumerate(self.received)
+            if index not in self._taken and event in (None, item.event)
+        ]
+
     def clear(self) -> None:
         """Forget what was received so far."""
         self.received.clear()
@@ -288,10 +297,13 @@ class RecordingClient:
 
 
 def _pack(args: Sequence[Any]) -> Any:
-    # python-socketio sends a tuple as several arguments and None as none.
+    # python-socketio sends a tuple as several arguments and None as none, so
+    # a lone None or tuple argument must travel inside a one-element tuple.
     if not args:
         return None
-    return args[0] if len(args) == 1 else tuple(args)
+    if len(args) == 1 and not isinstance(args[0], (tuple, type(None))):
+        return args[0]
+    return tuple(args)
 
 
 async def connect(
@@ -324,6 +336,25 @@ async def connect(
     except socketio.exceptions.ConnectionError as error:
         raise ConnectRefused(client.refusal or str(error)) from None
     return client
+
+
+async def expect_silence(
+    *clients: RecordingClient, event: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> None:
+    """Assert that no client received ``event`` (any event when None) beyond those
+    already claimed by :meth:`RecordingClient.wait_for`.
+
+    Each client first completes :meth:`RecordingClient.sync`, so anything the
+    server sent it earlier has arrived: the check cannot pass by being early.
+
+    :raises AssertionError: naming the client and what it received.
+    """
+    for client in clients:
+        await client.sync(timeout)
+        extra = client.unclaimed(event)
+        if extra:
+            shown = "; ".join(f"{item.event} {list(item.args)!r}" for item in extra)
+            raise AssertionError(f"{client.name} should have received nothing, got: {shown}")
 
 
 def transcript(*clients: RecordingClient) -> str:
