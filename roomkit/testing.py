@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "RunningServer",
     "connect",
     "expect_silence",
+    "free_port",
     "serve",
     "start_server",
     "transcript",
@@ -46,6 +48,15 @@ __all__ = [
 
 SYNC_EVENT = "roomkit:sync"
 DEFAULT_TIMEOUT = 3.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago, for servers started in
+    another process (in-process servers should bind port 0 instead)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _sync_handler(namespace: str, sid: str, *args: Any) -> bool:
