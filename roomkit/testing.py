@@ -102,8 +102,8 @@ class RunningServer:
         # which never happens for a client that already vanished; close each
         # socket without waiting instead.
         eio = self.sio.eio
-        for socket in list(eio.sockets.values()):
-            await socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        for eio_socket in list(eio.sockets.values()):
+            await eio_socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
         eio.sockets.clear()
         await self.sio.shutdown()
         await self._runner.cleanup()
