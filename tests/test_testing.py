@@ -1,0 +1,81 @@
+"""roomkit.testing, the helpers tests and notebooks share."""
+
+from __future__ import annotations
+
+import pytest
+import socketio
+
+from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.testing import connect, expect_silence, serve, start_server, transcript
+
+
+def echo_server() -> socketio.AsyncServer:
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.on("shout", namespace="/echo")
+    async def shout(sid: str, text: str) -> None:
+        await sio.emit("echo", text.upper(), namespace="/echo")
+
+    @sio.on("connect", namespace="/echo")
+    async def on_connect(sid: str, environ: dict[str, object], auth: object) -> None:
+        if auth == {"name": "banned"}:
+            raise socketio.exceptions.ConnectionRefusedError("go away")
+
+    return sio
+
+
+async def test_bare_server_wait_for_transcript_and_stop() -> None:
+    server = await start_server(echo_server())
+    assert server.url.startswith("http://127.0.0.1:")
+    ann = await connect(server.url, "ann", namespace="/echo")
+    bo = await connect(server.url, "bo", namespace="/echo")
+    await ann.emit("shout", "hi")
+    assert await ann.wait_for("echo") == "HI"
+    assert await bo.wait_for("echo") == "HI"
+    assert transcript(ann, bo) == "ann  <- echo: 'HI'\nbo   <- echo: 'HI'"
+    await server.stop()
+    await server.stop()  # stopping twice is harmless
+    assert not ann.connected
+
+
+async def test_wait_for_times_out_readably() -> None:
+    async with serve(echo_server()) as server:
+        ann = await connect(server.url, "ann", namespace="/echo")
+        await ann.emit("shout", "x")
+        await ann.wait_for("echo")
+        with pytest.raises(
+            WaitTimeout,
+            match=r"ann did not receive 'nope' within 0.1 s \(it "
+            r"received: echo\)",
+        ):
+            await ann.wait_for("nope", timeout=0.1)
+        await ann.disconnect()
+
+
+async def test_wait_for_returns_each_event_once_and_filters() -> None:
+    async with serve(echo_server()) as server:
+        ann = await connect(server.url, "ann", namespace="/echo")
+        for word in ("one", "two", "three"):
+            await ann.emit("shout", word)
+        assert await ann.wait_for("echo", where=lambda text: text.startswith("T")) == "TWO"
+        assert await ann.wait_for("echo") == "ONE"
+        assert await ann.wait_for("echo") == "THREE"
+        await ann.disconnect()
+
+
+async def test_expect_silence_catches_unclaimed_events() -> None:
+    async with serve(echo_server()) as server:
+        ann = await connect(server.url, "ann", namespace="/echo")
+        await ann.emit("shout", "boo")
+        await ann.wait_for("echo")
+        await expect_silence(ann)  # the only echo was claimed
+        await ann.emit("shout", "again")
+        with pytest.raises(AssertionError, match="ann should have received nothing, got: echo"):
+            await expect_silence(ann)
+        await ann.disconnect()
+
+
+async def test_refusal_reason_reaches_the_client() -> None:
+    async with serve(echo_server()) as server:
+        with pytest.raises(ConnectRefused, match="go away"):
+            await connect(server.url, "banned", namespace="/echo")
