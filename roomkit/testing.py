@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import socketio
 from aiohttp import web
 
@@ -142,7 +143,7 @@ async def start_server(
     sio = _server_of(target)
     # The barrier event of RecordingClient.sync(), answered on every namespace.
     sio.on(SYNC_EVENT, _sync_handler, namespace="*")
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -196,7 +197,10 @@ class RecordingClient:
         self.refusal: str | None = None
         self._taken: set[int] = set()
         self._arrived = asyncio.Condition()
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # Our own HTTP session, closed in disconnect(): the one engine.io would
+        # make is left open when the server ends the connection.
+        self._http = aiohttp.ClientSession()
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("connect_error", self._refused, namespace=namespace)
 
@@ -305,6 +309,7 @@ class RecordingClient:
     async def disconnect(self) -> None:
         """Close the connection (safe when already closed)."""
         await self.sio.disconnect()
+        await self._http.close()
 
 
 def _pack(args: Sequence[Any]) -> Any:
@@ -345,6 +350,7 @@ async def connect(
             wait_timeout=timeout,
         )
     except socketio.exceptions.ConnectionError as error:
+        await client.disconnect()
         raise ConnectRefused(client.refusal or str(error)) from None
     return client
 
