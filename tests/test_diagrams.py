@@ -1,0 +1,46 @@
+"""Mermaid pictures of a live server."""
+
+from __future__ import annotations
+
+from conftest import Connect
+
+from roomkit.diagrams import delivery, topology
+from roomkit.testing import RunningServer
+
+
+async def test_topology_shows_namespaces_rooms_and_members(
+    server: RunningServer, client: Connect
+) -> None:
+    alice, bob, carol = await client("alice"), await client("bob"), await client("carol")
+    await alice.call("join room", "general")
+    await bob.call("join room", "general")
+    await carol.call("join room", "random")
+    names = {c.sid: c.name for c in (alice, bob, carol) if c.sid}
+    source = str(topology(server.sio, names))
+    assert source.startswith("flowchart TD")
+    assert '["namespace /chat"]' in source
+    assert '["room general"]' in source
+    assert '["room random"]' in source
+    general = [line for line in source.splitlines() if "room_" in line and "general" in line]
+    assert any('("alice")' in line for line in general)
+    assert any('("bob")' in line for line in general)
+    assert not any('("carol")' in line for line in general)
+    assert f'"room {alice.sid}"' not in source  # sid rooms are not drawn
+    assert '["room user:alice"]' in source  # personal rooms are
+
+
+async def test_delivery_shows_who_received_what(client: Connect) -> None:
+    alice, bob, carol = await client("alice"), await client("bob"), await client("carol")
+    await alice.call("join room", "general")
+    await bob.call("join room", "general")
+    await alice.call("message", {"room": "general", "text": "hi"})
+    await bob.wait_for("message")
+    await carol.sync()
+    diagram = delivery(alice, "message to general", [bob, carol], events=["message"])
+    source = str(diagram)
+    assert "alice->>server: message to general" in source
+    assert "server-->>bob: message" in source
+    assert "Note over carol: nothing" in source
+    assert "Note over alice: nothing" in source
+    bundle = diagram._repr_mimebundle_()
+    assert bundle["text/markdown"].startswith("```mermaid")
