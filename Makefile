@@ -41,9 +41,11 @@ $(VENDOR): package.json package-lock.json
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
+LINTED := roomkit tests $(wildcard benchmarks)
+
 lint: setup
-	$(BIN)/ruff check roomkit tests benchmarks
-	$(BIN)/ruff format --check roomkit tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: setup
 	$(BIN)/mypy
