@@ -176,7 +176,7 @@ async def sign_in(page: Page, name: str) -> None:
 async def join(page: Page, room: str) -> None:
     await page.get_by_label("Room", exact=True).fill(room)
     await page.get_by_role("button", name="Join", exact=True).click()
-    await expect(page.locator("#room-title")).to_have_text(f"# {room}")
+    await expect(page.locator("#room-title")).to_have_text(room)
 
 
 async def say(page: Page, text: str) -> None:
@@ -308,7 +308,8 @@ async def test_private_room_refusal_is_shown_and_an_invite_lets_in(browsing: Bro
     await alice.get_by_label("Room", exact=True).fill("secret")
     await alice.get_by_label("Private (invite only)").check()
     await alice.get_by_role("button", name="Create room", exact=True).click()
-    await expect(alice.locator("#room-title")).to_have_text("🔒 secret")
+    await expect(alice.locator("#room-title")).to_have_text("secret")
+    await expect(alice.locator("#room-privacy")).to_be_visible()
 
     await bob.get_by_label("Room", exact=True).fill("secret")
     await bob.get_by_role("button", name="Join", exact=True).click()
@@ -321,7 +322,8 @@ async def test_private_room_refusal_is_shown_and_an_invite_lets_in(browsing: Bro
     await alice.get_by_role("button", name="Invite", exact=True).click()
     await expect(alice.locator(".notice").filter(has_text="You invited bob")).to_have_count(1)
     await bob.get_by_role("button", name="Join secret").click()
-    await expect(bob.locator("#room-title")).to_have_text("🔒 secret")
+    await expect(bob.locator("#room-title")).to_have_text("secret")
+    await expect(bob.locator("#room-privacy")).to_have_text("Private")
     await expect(members(alice)).to_have_text(["alice", "bob"])
     assert_offline_and_clean(browsing)
 
@@ -329,7 +331,7 @@ async def test_private_room_refusal_is_shown_and_an_invite_lets_in(browsing: Bro
 async def test_a_missing_client_bundle_is_explained_on_the_page(
     browser: Browser, tmp_path: Path
 ) -> None:
-    for name in ["chat.html", "chat.js", "style.css", "favicon.svg"]:
+    for name in ["chat.html", "chat.js", "style.css", "favicon.svg", "lock.svg"]:
         shutil.copy(STATIC_DIR / name, tmp_path / name)
     app = create_app(Settings(admin_token=ADMIN_TOKEN, metrics_interval=0, serve_pages=False))
     add_page_routes(app, tmp_path)

@@ -18,7 +18,15 @@ from roomkit.testing import RunningServer, connect, serve
 ADMIN_TOKEN = "pages-admin-token"
 
 VENDOR = STATIC_DIR / "vendor" / "socket.io.min.js"
-OUR_ASSETS = ["chat.html", "admin.html", "chat.js", "admin.js", "style.css", "favicon.svg"]
+OUR_ASSETS = [
+    "chat.html",
+    "admin.html",
+    "chat.js",
+    "admin.js",
+    "style.css",
+    "favicon.svg",
+    "lock.svg",
+]
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@
     invites: $("invites"),
     inviteList: $("invite-list"),
     roomTitle: $("room-title"),
+    roomPrivacy: $("room-privacy"),
     roomTopic: $("room-topic"),
     leave: $("leave"),
     messages: $("messages"),
@@ -185,8 +186,10 @@
         button.type = "button";
         if (name === state.current) button.setAttribute("aria-current", "true");
         button.title = room.topic ? `${name}: ${room.topic}` : name;
-        button.append(element("span", "room-mark", room.private ? "🔒" : "#"));
-        button.append(element("span", "room-name", name));
+        const mark = element("span", room.private ? "room-mark private" : "room-mark");
+        mark.setAttribute("aria-hidden", "true");
+        button.append(mark, element("span", "room-name", name));
+        if (room.private) button.append(element("span", "visually-hidden", " (private)"));
         if (joined && joined.unread > 0) {
           button.append(element("span", "unread", `${joined.unread} new`));
         }
@@ -204,6 +207,8 @@
 
   function renderRoomHead() {
     const info = state.current ? state.joined.get(state.current) : null;
+    ui.roomTitle.dataset.kind = info ? (info.private ? "private" : "public") : "none";
+    ui.roomPrivacy.hidden = !(info && info.private);
     if (!info) {
       ui.roomTitle.textContent = state.connected ? "No room open" : "Not connected";
       ui.roomTopic.textContent = state.connected
@@ -211,7 +216,7 @@
         : "Pick a display name and connect.";
       return;
     }
-    ui.roomTitle.textContent = `${info.private ? "🔒 " : "# "}${state.current}`;
+    ui.roomTitle.textContent = state.current;
     ui.roomTopic.textContent = info.topic || (info.private ? "Private room" : "No topic");
   }
 
