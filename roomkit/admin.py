@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from roomkit.errors import Refused
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake, Middleware
 from roomkit.settings import Limits
-from roomkit.validation import system_text
+from roomkit.validation import bound, system_text
 
 __all__ = ["METRICS_ROOM", "AdminNamespace", "require_token"]
 
@@ -53,7 +52,9 @@ class AdminNamespace(EventNamespace):
         self.limits = limits
         self.chat_namespace = chat_namespace
         self.use(require_token(admin_token))
-        self.events["system message"] = EventSpec(self._system_message)
+        self.events["system message"] = EventSpec(
+            self._system_message, schema=bound(system_text, limits)
+        )
 
     async def on_accept(self, sid: str, handshake: Handshake) -> None:
         await self.enter_room(sid, METRICS_ROOM)
@@ -61,7 +62,6 @@ class AdminNamespace(EventNamespace):
     async def on_disconnect(self, sid: str, reason: str = "") -> None:
         pass
 
-    async def _system_message(self, sid: str, raw: Any) -> Reply:
-        text = system_text(raw, self.limits)
+    async def _system_message(self, sid: str, text: str) -> Reply:
         await self.server.emit("system message", {"text": text}, namespace=self.chat_namespace)
         return {"ok": True}

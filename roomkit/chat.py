@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from roomkit.errors import ProtocolError, Refused
 from roomkit.events import EventNamespace, EventSpec, Reply
@@ -22,6 +21,10 @@ from roomkit.ratelimit import TokenBucket
 from roomkit.settings import Limits
 from roomkit.store import Member, Room, RoomStore
 from roomkit.validation import (
+    CreateRequest,
+    InviteRequest,
+    MessageRequest,
+    bound,
     create_request,
     display_name,
     invite_request,
@@ -68,15 +71,24 @@ class ChatNamespace(EventNamespace):
         self.connections: dict[str, Connection] = {}
         self.messages_relayed = 0
         self.use(self._name_from_auth)
+        # The protocol in one table: each event's handler, argument count, schema
+        # (checked before the handler runs) and whether it spends rate-limit tokens.
+        room = bound(room_name, limits)
         self.events.update(
             {
-                "join room": EventSpec(self._join, rate_limited=True),
-                "leave room": EventSpec(self._leave),
-                "message": EventSpec(self._message, rate_limited=True),
-                "create room": EventSpec(self._create, rate_limited=True),
-                "invite": EventSpec(self._invite, rate_limited=True),
+                "join room": EventSpec(self._join, schema=room, rate_limited=True),
+                "leave room": EventSpec(self._leave, schema=room),
+                "message": EventSpec(
+                    self._message, schema=bound(message_request, limits), rate_limited=True
+                ),
+                "create room": EventSpec(
+                    self._create, schema=bound(create_request, limits), rate_limited=True
+                ),
+                "invite": EventSpec(
+                    self._invite, schema=bound(invite_request, limits), rate_limited=True
+                ),
                 "list rooms": EventSpec(self._list_rooms, arity=0),
-                "members": EventSpec(self._members),
+                "members": EventSpec(self._members, schema=room),
             }
         )
 
@@ -145,9 +157,8 @@ class ChatNamespace(EventNamespace):
         await self.enter_room(connection.sid, room)
         await self.emit("user joined", connection.sid, room=room, skip_sid=connection.sid)
 
-    async def _join(self, sid: str, raw: Any) -> Reply:
+    async def _join(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
-        name = room_name(raw, self.limits)
         if name not in connection.rooms:
             await self._check_room_budget(connection)
             await self._check_rooms_total(name)
@@ -158,9 +169,8 @@ class ChatNamespace(EventNamespace):
             await self._enter(connection, name)
         return {"ok": True, "room": name, "members": result.members}
 
-    async def _leave(self, sid: str, raw: Any) -> Reply:
+    async def _leave(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
-        name = room_name(raw, self.limits)
         if name not in connection.rooms:
             raise ProtocolError(f"you are not in room {name!r}")
         connection.rooms.discard(name)
@@ -169,9 +179,8 @@ class ChatNamespace(EventNamespace):
         await self.emit("user left", connection.sid, room=name)
         return {"ok": True, "room": name}
 
-    async def _message(self, sid: str, raw: Any) -> Reply:
+    async def _message(self, sid: str, request: MessageRequest) -> Reply:
         connection = self._connection(sid)
-        request = message_request(raw, self.limits)
         if request.room not in connection.rooms:
             raise ProtocolError(f"join room {request.room!r} before sending to it")
         payload = {
@@ -184,9 +193,8 @@ class ChatNamespace(EventNamespace):
         self.messages_relayed += 1
         return {"ok": True}
 
-    async def _create(self, sid: str, raw: Any) -> Reply:
+    async def _create(self, sid: str, request: CreateRequest) -> Reply:
         connection = self._connection(sid)
-        request = create_request(raw, self.limits)
         await self._check_room_budget(connection)
         await self._check_rooms_total(request.name)
         room = Room(
@@ -201,9 +209,8 @@ class ChatNamespace(EventNamespace):
         await self._enter(connection, request.name)
         return {"ok": True, "room": room.to_json()}
 
-    async def _invite(self, sid: str, raw: Any) -> Reply:
+    async def _invite(self, sid: str, request: InviteRequest) -> Reply:
         connection = self._connection(sid)
-        request = invite_request(raw, self.limits)
         if request.room not in connection.rooms:
             raise ProtocolError(f"join room {request.room!r} before inviting to it")
         room = await self.store.invite(request.room, request.name)
@@ -233,9 +240,8 @@ class ChatNamespace(EventNamespace):
         ]
         return {"ok": True, "rooms": rooms}
 
-    async def _members(self, sid: str, raw: Any) -> Reply:
+    async def _members(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
-        name = room_name(raw, self.limits)
         await self._visible_room(connection, name)
         members = [member.to_json() for member in await self.store.members(name)]
         return {"ok": True, "room": name, "members": members}

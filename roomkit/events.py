@@ -14,6 +14,9 @@ __all__ = ["EventNamespace", "EventSpec", "Reply"]
 
 Reply = dict[str, Any]
 
+# Handled by python-socketio's connection life cycle, never as client events.
+_LIFECYCLE_EVENTS = frozenset({"connect", "disconnect"})
+
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
@@ -21,13 +24,19 @@ class EventSpec:
 
     :param handler: ``async (sid, *arguments) -> reply``; raises
         :class:`~roomkit.errors.ProtocolError` to refuse.
-    :param arity: how many arguments the event takes.
-    :param rate_limited: whether the event spends a rate-limit token.
+    :param arity: how many arguments the event takes. Default 1.
+    :param rate_limited: whether the event spends a rate-limit token. Default False.
+    :param schema: the declared shape of the single argument: a function that
+        returns the checked value the handler receives instead of the raw one,
+        or raises :class:`~roomkit.errors.ProtocolError` with the reason (see
+        :mod:`roomkit.validation`). Default None: arguments reach the handler
+        unchecked.
     """
 
     handler: Callable[..., Awaitable[Reply]]
     arity: int = 1
     rate_limited: bool = False
+    schema: Callable[[Any], Any] | None = None
 
 
 class EventNamespace(MiddlewareNamespace):
@@ -46,11 +55,14 @@ class EventNamespace(MiddlewareNamespace):
         super().__init__(namespace)
         self.events: dict[str, EventSpec] = {}
 
-    async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in {"connect", "disconnect"}:
-            return await super().trigger_event(event, *args)
+    async def trigger_event(self, event: Any, *args: Any) -> Any:
         sid, payload = args[0], args[1:]
+        lifecycle = isinstance(event, str) and event in _LIFECYCLE_EVENTS
+        if lifecycle and self._lifecycle_call(event, sid):
+            return await super().trigger_event(event, *args)
         try:
+            if not isinstance(event, str):
+                raise ProtocolError(f"event names must be strings, not {type(event).__name__}")
             spec = self.events.get(event)
             if spec is None:
                 raise ProtocolError(f"unknown event {event!r}")
@@ -60,9 +72,27 @@ class EventNamespace(MiddlewareNamespace):
                 )
                 raise ProtocolError(f"{event!r} takes {wanted}, got {len(payload)}")
             await self.admit_event(sid, spec)
+            if spec.schema is not None:
+                payload = tuple(spec.schema(value) for value in payload)
             return await spec.handler(sid, *payload)
         except ProtocolError as problem:
             return await answer_error(self, sid, event, str(problem))
+
+    def _lifecycle_call(self, event: str, sid: str) -> bool:
+        """Whether python-socketio itself is connecting or disconnecting ``sid``.
+
+        A client can send an ordinary event named ``connect`` or ``disconnect``,
+        and python-socketio hands it to this same method; run as the real
+        thing it would reset the connection's state (rooms, rate limit) or drop
+        it from the store while the socket stays open. The manager marks a sid
+        pre-connected while its connect handler runs and takes it out of the
+        connected set before its disconnect handler runs, and it delivers
+        client events only to connected sids, so the two cases never overlap.
+        """
+        manager = self.server.manager
+        if event == "connect":
+            return bool(manager.is_pre_connected(sid, self.namespace))
+        return not manager.is_connected(sid, self.namespace)
 
     async def admit_event(self, sid: str, spec: EventSpec) -> None:
         """Raise :class:`~roomkit.errors.ProtocolError` to refuse an event before
