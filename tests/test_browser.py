@@ -328,6 +328,19 @@ async def test_private_room_refusal_is_shown_and_an_invite_lets_in(browsing: Bro
     assert_offline_and_clean(browsing)
 
 
+async def test_a_refused_connection_is_shown(browsing: Browsing) -> None:
+    page = await browsing.open("/")
+    # A zero-width space passes the browser but not the server's printable check.
+    await page.get_by_label("Your name", exact=True).fill("eve\u200b")
+    await page.get_by_role("button", name="Connect", exact=True).click()
+    await expect(page.get_by_role("alert")).to_have_text(
+        "The server refused the connection: "
+        "invalid auth.name: name must contain only printable characters"
+    )
+    await expect(page.get_by_role("status")).to_have_text("Connection refused")
+    await expect(page.get_by_label("Room", exact=True)).to_be_disabled()
+
+
 async def test_a_missing_client_bundle_is_explained_on_the_page(
     browser: Browser, tmp_path: Path
 ) -> None:
