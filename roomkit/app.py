@@ -18,6 +18,7 @@ from roomkit.chat import ChatNamespace
 from roomkit.server import RoomkitServer
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
+from roomkit.tokens import user_token_middleware
 
 __all__ = [
     "ADMIN_KEY",
@@ -60,6 +61,16 @@ def create_app(settings: Settings | None = None) -> web.Application:
         max_http_buffer_size=settings.limits.max_payload_bytes,
     )
     chat = ChatNamespace(store, settings.limits)
+    if settings.user_token_secret:
+        # First in the chain: the chat's own middleware keeps a name a token proved.
+        chat.middleware.insert(
+            0,
+            user_token_middleware(
+                settings.user_token_secret,
+                required=settings.require_user_token,
+                limits=settings.limits,
+            ),
+        )
     admin = AdminNamespace(settings.admin_token, settings.limits)
     sio.register_namespace(chat)
     sio.register_namespace(admin)

@@ -12,8 +12,15 @@ from aiohttp import web
 
 from roomkit.app import create_app
 from roomkit.settings import Limits, Settings, admin_token_from_env
+from roomkit.tokens import (
+    DEFAULT_TTL,
+    USER_TOKEN_SECRET_ENV,
+    check_secret,
+    issue_user_token,
+    user_token_secret_from_env,
+)
 
-__all__ = ["main"]
+__all__ = ["main", "serve_settings"]
 
 logger = logging.getLogger("roomkit")
 
@@ -30,6 +37,11 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument(
         "--no-rate-limit", action="store_true", help="turn the per-connection rate limit off"
     )
+    serve.add_argument(
+        "--require-user-token",
+        action="store_true",
+        help=f"refuse /chat clients without a signed user token (needs {USER_TOKEN_SECRET_ENV})",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     serve.set_defaults(run=_serve)
 
@@ -39,8 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     token, generated = admin_token_from_env()
-    limits = Limits(rate_limit=not args.no_rate_limit)
-    settings = replace(Settings(), admin_token=token, redis_url=args.redis_url, limits=limits)
+    settings = serve_settings(args, token)
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
     print(f"roomkit serving on {base}  (chat page {base}/, admin page {base}/admin)", flush=True)
@@ -50,12 +61,63 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
+    """The settings ``roomkit serve`` runs with.
+
+    :param args: the parsed ``serve`` flags.
+    :param admin_token: the ``/admin`` token.
+    :raises SystemExit: when the user token configuration is unusable.
+    """
+    secret = user_token_secret_from_env()
+    if args.require_user_token and secret is None:
+        raise SystemExit(f"roomkit: --require-user-token needs {USER_TOKEN_SECRET_ENV}")
+    if secret is not None:
+        try:
+            check_secret(secret)
+        except ValueError as problem:
+            raise SystemExit(f"roomkit: {USER_TOKEN_SECRET_ENV}: {problem}") from None
+    limits = Limits(rate_limit=not args.no_rate_limit)
+    return replace(
+        Settings(),
+        admin_token=admin_token,
+        redis_url=args.redis_url,
+        limits=limits,
+        user_token_secret=secret,
+        require_user_token=args.require_user_token,
+    )
+
+
+def _add_token(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    token = commands.add_parser(
+        "token", help=f"print a signed user token for a display name (uses {USER_TOKEN_SECRET_ENV})"
+    )
+    token.add_argument("name", help="the display name the token proves")
+    token.add_argument(
+        "--ttl", type=float, default=DEFAULT_TTL, help="seconds the token stays valid (3600)"
+    )
+    token.set_defaults(run=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    secret = user_token_secret_from_env()
+    if secret is None:
+        print(f"roomkit: set {USER_TOKEN_SECRET_ENV} to the server's secret", file=sys.stderr)
+        return 2
+    try:
+        print(issue_user_token(args.name, secret, args.ttl))
+    except ValueError as problem:
+        print(f"roomkit: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roomkit", description="Socket.IO rooms and namespaces: course and server"
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
+    _add_token(commands)
     return parser
 
 

@@ -73,18 +73,34 @@ class Settings:
         ``metrics`` room; 0 turns them off. Default 1.0.
     :param node_ttl: seconds after which a silent server's members are dropped
         from shared presence (Redis only). Default 10.
-    :param cors_allowed_origins: passed to python-socketio; ``"*"`` allows any
-        origin, None allows only same-origin browser pages. Default ``"*"``.
+    :param cors_allowed_origins: browser origins allowed to connect, passed to
+        python-socketio: None allows only pages served by this server (same
+        origin), ``"*"`` any page on any site, or a list of origins such as
+        ``["https://chat.example.org"]``. Clients that send no ``Origin``
+        header (Python, Node) are never affected. Default None.
+    :param user_token_secret: when set, ``/chat`` accepts signed user tokens
+        (``auth.token``, see :mod:`roomkit.tokens`) and takes the display name
+        from them; at least 32 bytes. Default None: no tokens.
+    :param require_user_token: refuse ``/chat`` connections without a valid user
+        token, so every display name is authenticated; needs
+        ``user_token_secret``. Default False.
     """
 
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # repr=False: printing or logging the settings must not reveal the secrets.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     store_url: str | None = None
     redis_url: str | None = None
     limits: Limits = field(default_factory=Limits)
     serve_pages: bool = True
     metrics_interval: float = 1.0
     node_ttl: float = 10.0
-    cors_allowed_origins: str | list[str] | None = "*"
+    cors_allowed_origins: str | list[str] | None = None
+    user_token_secret: str | None = field(default=None, repr=False)
+    require_user_token: bool = False
+
+    def __post_init__(self) -> None:
+        if self.require_user_token and not self.user_token_secret:
+            raise ValueError("require_user_token needs a user_token_secret")
 
     @property
     def room_store_url(self) -> str:
