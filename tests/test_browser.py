@@ -55,6 +55,9 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ADMIN_TOKEN = "browser-admin-token"
 LOCAL_HOST = "127.0.0.1"
+# Room counts of rooms you are not in refresh on the page's 3 s timer; leave room
+# for that on a busy 2-core machine.
+expect.set_options(timeout=10_000)
 
 
 def require_chromium_and_client() -> None:
