@@ -73,6 +73,7 @@ class ChatNamespace(EventNamespace):
         self.use(self._name_from_auth)
         # The protocol in one table: each event's handler, argument count, schema
         # (checked before the handler runs) and whether it spends rate-limit tokens.
+        # Only leaving is free, so a throttled client can still shed rooms.
         room = bound(room_name, limits)
         self.events.update(
             {
@@ -87,8 +88,8 @@ class ChatNamespace(EventNamespace):
                 "invite": EventSpec(
                     self._invite, schema=bound(invite_request, limits), rate_limited=True
                 ),
-                "list rooms": EventSpec(self._list_rooms, arity=0),
-                "members": EventSpec(self._members, schema=room),
+                "list rooms": EventSpec(self._list_rooms, arity=0, rate_limited=True),
+                "members": EventSpec(self._members, schema=room, rate_limited=True),
             }
         )
 

@@ -1,0 +1,254 @@
+"""Every limit in roomkit.Limits, with real clients: a clear refusal, nothing broadcast.
+
+The defaults are checked once (``test_default_limits``, the same table as
+docs/security.md); behaviour is checked with small limits so the tests stay quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from roomkit import Limits, Settings, create_app
+from roomkit.app import CHAT_KEY, STORE_KEY
+from roomkit.cli import build_parser, serve_settings
+from roomkit.testing import RecordingClient, RunningServer, connect, expect_silence, serve
+from roomkit.tokens import USER_TOKEN_SECRET_ENV
+
+RATE_LIMITED = {"ok": False, "error": "rate limit exceeded: slow down"}
+# A refill so slow that no token comes back while a test runs: bucket arithmetic
+# without timing.
+NO_REFILL = 1e-6
+
+
+def test_default_limits() -> None:
+    assert Limits() == Limits(
+        max_text_length=2000,
+        max_payload_bytes=64 * 1024,
+        max_room_name_length=64,
+        max_topic_length=200,
+        max_name_length=32,
+        max_rooms_per_socket=50,
+        max_rooms_total=10_000,
+        rate_limit=True,
+        rate_per_second=20.0,
+        rate_burst=40,
+    )
+
+
+Pair = tuple[RunningServer, RecordingClient, RecordingClient]
+
+
+@contextlib.asynccontextmanager
+async def room_of_two(limits: Limits) -> AsyncIterator[Pair]:
+    """A server with ``limits`` where alice and bob share room ``general``."""
+    async with serve(create_app(Settings(metrics_interval=0, limits=limits))) as server:
+        alice = await connect(server.url, "alice")
+        bob = await connect(server.url, "bob")
+        try:
+            await alice.call("join room", "general")
+            await bob.call("join room", "general")
+            await alice.wait_for("user joined")
+            yield server, alice, bob
+        finally:
+            await alice.disconnect()
+            await bob.disconnect()
+
+
+def disconnect_reason(client: RecordingClient) -> asyncio.Future[str]:
+    """Resolves with the reason python-socketio gives when ``client`` is disconnected."""
+    reason: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def record(why: Any = "") -> None:
+        if not reason.done():
+            reason.set_result(str(why))
+
+    client.sio.on("disconnect", record, namespace=client.namespace)
+    return reason
+
+
+# -- payload size (engine.io) and text length (roomkit) ------------------------------------
+
+
+@pytest.mark.parametrize("limit", [64 * 1024, 4096])
+async def test_payload_limit_is_engineio_buffer_size(limit: int) -> None:
+    app = create_app(Settings(metrics_interval=0, limits=Limits(max_payload_bytes=limit)))
+    async with serve(app) as server:
+        assert server.sio.eio.max_http_buffer_size == limit
+
+
+async def test_oversized_packet_closes_only_the_senders_connection() -> None:
+    async with room_of_two(Limits()) as (server, alice, bob):
+        carol = await connect(server.url, "carol")
+        await carol.call("join room", "general")
+        await alice.wait_for("user joined")
+        await bob.wait_for("user joined")
+        alice_sid = alice.sid
+        closed = disconnect_reason(alice)
+        # 70 000 characters: over the 64 KiB packet limit, so engine.io drops
+        # the connection before Socket.IO parses the packet (nothing can be acked).
+        await alice.emit("message", {"room": "general", "text": "x" * 70_000})
+        assert await asyncio.wait_for(closed, 3) == "transport error"
+        for other in (bob, carol):
+            assert await other.wait_for("user left") == alice_sid
+        await expect_silence(bob, carol, event="message")
+        # The others carry on; the server forgot the sender everywhere.
+        assert await bob.call("message", {"room": "general", "text": "still up"}) == {"ok": True}
+        assert (await carol.wait_for("message"))["text"] == "still up"
+        assert alice_sid not in server.app[CHAT_KEY].connections
+        members = await server.app[STORE_KEY].members("general")
+        assert sorted(member.name for member in members) == ["bob", "carol"]
+        await carol.disconnect()
+
+
+@pytest.mark.parametrize("length", [2001, 50_000])
+async def test_text_over_limit_but_under_packet_limit_gets_an_ack_error(length: int) -> None:
+    async with room_of_two(Limits()) as (_, alice, bob):
+        reply = await alice.call("message", {"room": "general", "text": "y" * length})
+        assert reply == {"ok": False, "error": f"text is too long ({length} > 2000 characters)"}
+        await expect_silence(bob)
+        assert alice.connected
+
+
+async def test_text_limit_is_configurable() -> None:
+    async with room_of_two(Limits(max_text_length=10)) as (_, alice, bob):
+        assert await alice.call("message", {"room": "general", "text": "0123456789"}) == {
+            "ok": True
+        }
+        assert (await bob.wait_for("message"))["text"] == "0123456789"
+        reply = await alice.call("message", {"room": "general", "text": "0123456789!"})
+        assert reply == {"ok": False, "error": "text is too long (11 > 10 characters)"}
+        await expect_silence(bob)
+
+
+# -- names ------------------------------------------------------------------------------------
+
+LONG_ROOM = "r" * 9
+TOO_LONG = "room name is too long (9 > 8 characters)"
+
+
+@pytest.mark.parametrize(
+    ("event", "argument"),
+    [
+        ("join room", LONG_ROOM),
+        ("leave room", LONG_ROOM),
+        ("members", LONG_ROOM),
+        ("create room", {"name": LONG_ROOM}),
+        ("message", {"room": LONG_ROOM, "text": "hi"}),
+        ("invite", {"room": LONG_ROOM, "name": "bob"}),
+    ],
+)
+async def test_room_name_limit_on_every_event(event: str, argument: Any) -> None:
+    async with room_of_two(Limits(max_room_name_length=8)) as (_, alice, bob):
+        assert await alice.call(event, argument) == {"ok": False, "error": TOO_LONG}
+        await alice.emit(event, argument)
+        assert await alice.wait_for("error") == {"event": event, "error": TOO_LONG}
+        await expect_silence(bob)
+
+
+async def test_topic_limit() -> None:
+    async with room_of_two(Limits(max_topic_length=5)) as (_, alice, bob):
+        reply = await alice.call("create room", {"name": "tech", "topic": "gadgets"})
+        assert reply == {"ok": False, "error": "topic is too long (7 > 5 characters)"}
+        assert (await alice.call("list rooms"))["rooms"][0]["name"] == "general"
+        await expect_silence(bob)
+
+
+# -- rooms per socket, rooms in total -------------------------------------------------------
+
+
+async def test_rooms_per_socket_counts_created_rooms_and_frees_on_leave() -> None:
+    # alice is in "general" already: one more room fits (her personal room does not count).
+    async with room_of_two(Limits(max_rooms_per_socket=2)) as (_, alice, bob):
+        assert (await alice.call("create room", {"name": "tech"}))["ok"] is True
+        full = {"ok": False, "error": "you are in too many rooms (limit 2); leave one first"}
+        assert await alice.call("create room", {"name": "ops"}) == full
+        assert await alice.call("join room", "random") == full
+        assert (await alice.call("join room", "tech"))["ok"] is True  # already in: no cost
+        await alice.call("leave room", "tech")
+        assert (await alice.call("join room", "random"))["ok"] is True
+        await expect_silence(bob)  # none of it happened in general
+
+
+async def test_rooms_total_applies_to_create_and_join_of_new_rooms() -> None:
+    async with room_of_two(Limits(max_rooms_total=2)) as (_, alice, bob):
+        assert (await alice.call("create room", {"name": "tech"}))["ok"] is True
+        full = {"ok": False, "error": "the server has too many rooms; join an existing one"}
+        assert await bob.call("create room", {"name": "ops"}) == full
+        assert await bob.call("join room", "ops") == full
+        assert (await bob.call("join room", "tech"))["ok"] is True  # existing rooms stay open
+        assert [room["name"] for room in (await bob.call("list rooms"))["rooms"]] == [
+            "general",
+            "tech",
+        ]
+        # An emptied room is deleted, which frees its place.
+        await alice.call("leave room", "tech")
+        await bob.call("leave room", "tech")
+        assert (await bob.call("create room", {"name": "ops"}))["ok"] is True
+
+
+# -- rate limit --------------------------------------------------------------------------------
+
+# Arguments valid for every call of a burst; refused input spends tokens as well.
+RATED_CALLS: dict[str, Any] = {
+    "join room": lambda i: (f"room{i}",),
+    "message": lambda i: ({"room": "general", "text": f"m{i}"},),
+    "create room": lambda i: ({"name": f"new{i}"},),
+    "invite": lambda i: ({"room": "general", "name": f"friend{i}"},),
+    "list rooms": lambda i: (),
+    "members": lambda i: ("general",),
+}
+
+
+@pytest.mark.parametrize("event", sorted(RATED_CALLS))
+async def test_rate_limit_applies_to_each_rated_event(event: str) -> None:
+    burst = 4
+    limits = Limits(rate_burst=burst, rate_per_second=NO_REFILL)
+    async with room_of_two(limits) as (_, alice, bob):
+        # alice spent one token joining general; the rest of the bucket is hers.
+        replies = [await alice.call(event, *RATED_CALLS[event](i)) for i in range(burst)]
+        assert all(reply["ok"] for reply in replies[:-1]), replies
+        assert replies[-1] == RATE_LIMITED
+        await alice.emit(event, *RATED_CALLS[event](burst))
+        assert await alice.wait_for("error") == {"event": event, **_without_ok(RATE_LIMITED)}
+        before = len(bob.events("message"))
+        await bob.sync()
+        assert len(bob.events("message")) == before  # nothing from the refused calls
+        # Leaving is never throttled, so a throttled client can still shed rooms.
+        assert (await alice.call("leave room", "general"))["ok"] is True
+
+
+def _without_ok(reply: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in reply.items() if key != "ok"}
+
+
+async def test_invalid_input_spends_tokens_too() -> None:
+    limits = Limits(rate_burst=3, rate_per_second=NO_REFILL)
+    async with room_of_two(limits) as (_, alice, bob):
+        assert (await alice.call("join room", 42))["error"] == "room name must be a string, not int"
+        assert (await alice.call("message", "junk"))[
+            "error"
+        ] == "message must be an object, not str"
+        assert await alice.call("message", {"room": "general", "text": "hi"}) == RATE_LIMITED
+        await expect_silence(bob)
+
+
+async def test_rate_limit_off_admits_every_burst() -> None:
+    limits = Limits(rate_limit=False, rate_burst=1, rate_per_second=NO_REFILL)
+    async with room_of_two(limits) as (_, alice, bob):
+        for i in range(30):
+            assert await alice.call("message", {"room": "general", "text": str(i)}) == {"ok": True}
+        for i in range(30):
+            assert (await bob.wait_for("message"))["text"] == str(i)
+
+
+def test_no_rate_limit_flag_turns_the_limit_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    parser = build_parser()
+    assert serve_settings(parser.parse_args(["serve"]), "t").limits.rate_limit is True
+    flagged = serve_settings(parser.parse_args(["serve", "--no-rate-limit"]), "t")
+    assert flagged.limits == Limits(rate_limit=False)
