@@ -10,6 +10,8 @@ import pytest
 from roomkit import Settings, create_app
 from roomkit.testing import RecordingClient, RunningServer, connect, serve
 
+pytest_plugins = ["redis_fixtures"]  # tests/redis_fixtures.py: a real Redis per test
+
 ADMIN_TOKEN = "test-admin-token"
 
 Connect = Callable[..., Awaitable[RecordingClient]]

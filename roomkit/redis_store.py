@@ -1,0 +1,603 @@
+"""The Redis :class:`~roomkit.store.RoomStore`: rooms and presence shared by a cluster.
+
+Every server of a cluster points at one Redis. Key layout (``P`` is the prefix,
+``roomkit`` by default; every value is a string, JSON where structured)::
+
+    P:rooms              SET     names of existing rooms
+    P:room:<name>        STRING  the room's JSON (name, topic, created_by,
+                                 created_at, private); never changed after creation
+    P:invited:<name>     SET     display names invited into a private room
+    P:members:<name>     HASH    sid -> {"name": display name, "node": node id}
+    P:sid:<sid>          SET     rooms the connection is in
+    P:nodes              SET     ids of nodes that heartbeat (or did)
+    P:node:<node>        SET     sids that are in at least one room, per node
+    P:alive:<node>       STRING  the node's heartbeat; expires after 3/5 node_ttl
+
+Changes that must not interleave (join creating a room, the last leave
+deleting it, create's exists-check, a sweep) are Lua scripts, which Redis runs
+atomically. Liveness: each node renews its ``alive`` key every ``node_ttl/5``
+seconds and, on the same tick, sweeps every node whose key has expired,
+removing its members exactly as if they had left. A SIGKILLed node's members
+are therefore gone within ``3/5 + 1/5 = 4/5`` of ``node_ttl``.
+
+Recovery: every change this node makes first checks its own ``alive`` key.
+When the key is missing (Redis restarted empty, or this node was swept after a
+long stall) the node reconciles: it writes back every membership of its local
+connections (from :meth:`RedisStore.attach`) with the room data it remembers,
+removes entries of connections it no longer has, and renews its key. The
+heartbeat does the same, so a node recovers within one tick even when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from typing import Any, Protocol, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from roomkit.errors import StoreUnavailable, WaitTimeout
+from roomkit.redis_manager import cancel_and_wait, redis_client_options
+from roomkit.store import JoinResult, Member, Room, RoomStore, RoomSummary
+
+__all__ = ["LocalPresence", "RedisStore", "redacted"]
+
+logger = logging.getLogger("roomkit")
+
+# Errors that mean "Redis cannot be reached or cannot take writes right now".
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+LOST = "lost"  # a script's answer when this node's heartbeat key is missing
+FIRST_RETRY = 0.1
+
+# Shared by the scripts: keys are built from the prefix in ARGV[1]; this store
+# targets one Redis (or one primary), not Redis Cluster (see docs/scaling.md).
+_LUA_PRELUDE = """
+local p = ARGV[1]
+local function drop(name, sid)
+  local mkey = p .. ':members:' .. name
+  local entry = redis.call('HGET', mkey, sid)
+  if not entry then return nil end
+  redis.call('HDEL', mkey, sid)
+  local skey = p .. ':sid:' .. sid
+  redis.call('SREM', skey, name)
+  if redis.call('SCARD', skey) == 0 then
+    redis.call('SREM', p .. ':node:' .. cjson.decode(entry).node, sid)
+  end
+  local left = redis.call('HLEN', mkey)
+  if left == 0 then
+    redis.call('DEL', p .. ':room:' .. name, p .. ':invited:' .. name)
+    redis.call('SREM', p .. ':rooms', name)
+  end
+  return left
+end
+local function add(name, sid, entry, node)
+  redis.call('HSET', p .. ':members:' .. name, sid, entry)
+  redis.call('SADD', p .. ':sid:' .. sid, name)
+  redis.call('SADD', p .. ':node:' .. node, sid)
+  return redis.call('HLEN', p .. ':members:' .. name)
+end
+local function alive(node)
+  return redis.call('EXISTS', p .. ':alive:' .. node) == 1
+end
+"""
+
+# ARGV: prefix, this node, room, sid, member entry, member's node, room JSON
+_CREATE = """
+if not alive(ARGV[2]) then return 'lost' end
+local rkey = p .. ':room:' .. ARGV[3]
+if redis.call('EXISTS', rkey) == 1 then return false end
+redis.call('SET', rkey, ARGV[7])
+redis.call('SADD', p .. ':rooms', ARGV[3])
+return add(ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+"""
+
+# ARGV: prefix, this node, room, sid, member entry, member's node, member's
+# display name, JSON of the public room to create when it does not exist
+_JOIN = """
+if not alive(ARGV[2]) then return 'lost' end
+local name, sid = ARGV[3], ARGV[4]
+local rkey = p .. ':room:' .. name
+local ikey = p .. ':invited:' .. name
+local room = redis.call('GET', rkey)
+local created = 0
+if not room then
+  room = ARGV[8]
+  created = 1
+  redis.call('SET', rkey, room)
+  redis.call('SADD', p .. ':rooms', name)
+end
+local mkey = p .. ':members:' .. name
+if redis.call('HEXISTS', mkey, sid) == 1 then
+  return {room, redis.call('SMEMBERS', ikey), redis.call('HLEN', mkey), 0, 1}
+end
+local meta = cjson.decode(room)
+if meta.private and ARGV[7] ~= meta.created_by
+    and redis.call('SISMEMBER', ikey, ARGV[7]) == 0 then
+  return false
+end
+local count = add(name, sid, ARGV[5], ARGV[6])
+return {room, redis.call('SMEMBERS', ikey), count, created, 0}
+"""
+
+# ARGV: prefix, this node, room, sid
+_LEAVE = """
+if not alive(ARGV[2]) then return 'lost' end
+return drop(ARGV[3], ARGV[4])
+"""
+
+# ARGV: prefix, this node, sid
+_FORGET = """
+if not alive(ARGV[2]) then return 'lost' end
+local rooms = redis.call('SMEMBERS', p .. ':sid:' .. ARGV[3])
+for _, name in ipairs(rooms) do drop(name, ARGV[3]) end
+return rooms
+"""
+
+# ARGV: prefix, this node, room, invitee
+_INVITE = """
+if not alive(ARGV[2]) then return 'lost' end
+local room = redis.call('GET', p .. ':room:' .. ARGV[3])
+if not room then return false end
+local ikey = p .. ':invited:' .. ARGV[3]
+redis.call('SADD', ikey, ARGV[4])
+return {room, redis.call('SMEMBERS', ikey)}
+"""
+
+# ARGV: prefix, this node, heartbeat milliseconds. Renews the heartbeat only
+# when it exists: a missing one means this node must reconcile first.
+_HEARTBEAT = """
+local key = p .. ':alive:' .. ARGV[2]
+if redis.call('PEXPIRE', key, ARGV[3]) == 0 then return 'lost' end
+redis.call('SADD', p .. ':nodes', ARGV[2])
+return 1
+"""
+
+# ARGV: prefix. Removes the members of every node whose heartbeat expired;
+# returns them as a flat list room1, sid1, room2, sid2, ...
+_SWEEP = """
+local gone = {}
+for _, node in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
+  if not alive(node) then
+    local nkey = p .. ':node:' .. node
+    for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
+      for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do
+        drop(name, sid)
+        table.insert(gone, name)
+        table.insert(gone, sid)
+      end
+    end
+    redis.call('DEL', nkey)
+    redis.call('SREM', p .. ':nodes', node)
+  end
+end
+return gone
+"""
+
+# ARGV: prefix, this node, heartbeat milliseconds, then for each room: name,
+# room JSON, created_at, invite list (JSON array). Restores room data this node
+# remembers; when two nodes remember different rooms of one name (one was
+# recreated while Redis was empty), the older room wins.
+_RESTORE_ROOMS = """
+for i = 4, #ARGV, 4 do
+  local name, room, created_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local rkey = p .. ':room:' .. name
+  local current = redis.call('GET', rkey)
+  if (not current) or tonumber(cjson.decode(current).created_at) > created_at then
+    redis.call('SET', rkey, room)
+  end
+  redis.call('SADD', p .. ':rooms', name)
+  for _, invitee in ipairs(cjson.decode(ARGV[i + 3])) do
+    redis.call('SADD', p .. ':invited:' .. name, invitee)
+  end
+end
+redis.call('SET', p .. ':alive:' .. ARGV[2], '1', 'PX', ARGV[3])
+redis.call('SADD', p .. ':nodes', ARGV[2])
+return 1
+"""
+
+# ARGV: prefix, this node, then sid, room, member entry triples to add.
+_RESTORE_MEMBERS = """
+for i = 3, #ARGV, 3 do add(ARGV[i + 1], ARGV[i], ARGV[i + 2], ARGV[2]) end
+return 1
+"""
+
+# ARGV: prefix, this node. Used on clean shutdown.
+_DEPART = """
+local nkey = p .. ':node:' .. ARGV[2]
+for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
+  for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do drop(name, sid) end
+end
+redis.call('DEL', nkey, p .. ':alive:' .. ARGV[2])
+redis.call('SREM', p .. ':nodes', ARGV[2])
+return 1
+"""
+
+
+class LocalPresence(Protocol):
+    """What a :class:`RedisStore` asks of the server it runs in (the chat namespace)."""
+
+    def local_members(self) -> list[tuple[str, Member]]:
+        """``(room, member)`` for every room membership of this server's connections."""
+
+    async def members_gone(self, gone: list[tuple[str, str]]) -> None:
+        """Tell rooms that these ``(room, sid)`` members of a dead server are gone."""
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def _room_json(room: Room) -> str:
+    return json.dumps(
+        {
+            "name": room.name,
+            "topic": room.topic,
+            "created_by": room.created_by,
+            "created_at": room.created_at,
+            "private": room.private,
+        }
+    )
+
+
+def _room_from(raw: str, invited: Iterable[str]) -> Room:
+    data = json.loads(raw)
+    return Room(
+        name=data["name"],
+        topic=data["topic"],
+        created_by=data["created_by"],
+        created_at=data["created_at"],
+        private=data["private"],
+        invited=frozenset(invited),
+    )
+
+
+def _entry(member: Member) -> str:
+    return json.dumps({"name": member.name, "node": member.node})
+
+
+class RedisStore(RoomStore):
+    """Rooms and members in Redis, shared by every server that uses the same URL.
+
+    :param url: ``redis://[:password@]host:port/db``, ``rediss://...`` or
+        ``unix:///path?db=0``.
+    :param node_id: this server's id, unique in the cluster.
+    :param node_ttl: seconds within which the members of a server that stopped
+        heartbeating are removed. Default 10.
+    :param prefix: first part of every key, to share one Redis database
+        between clusters. Default ``"roomkit"``.
+    :param timeout: seconds for connecting and for each reply before a call
+        raises :class:`~roomkit.errors.StoreUnavailable`. Default 2.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_id: str,
+        node_ttl: float = 10.0,
+        prefix: str = "roomkit",
+        timeout: float = 2.0,
+    ) -> None:
+        if not node_id:
+            raise ValueError("RedisStore needs a node_id that is unique in the cluster")
+        if node_ttl <= 0:
+            raise ValueError(f"node_ttl must be positive, not {node_ttl}")
+        self.url = url
+        self.node_id = node_id
+        self.node_ttl = node_ttl
+        self.prefix = prefix
+        self.tick = node_ttl / 5
+        self.heartbeat_ms = max(1, math.ceil(node_ttl * 3 / 5 * 1000))
+        self.redis: Redis = Redis.from_url(
+            url, decode_responses=True, **redis_client_options(timeout)
+        )
+        self.recoveries = 0
+        self._presence: LocalPresence | None = None
+        self._rooms_known: dict[str, Room] = {}
+        # Changes by this node wait while it reconciles, so the snapshot of its
+        # local connections and what Redis holds cannot drift apart meanwhile.
+        self._changing = asyncio.Lock()
+        self._recovered = asyncio.Condition()
+        self._ticker: asyncio.Task[None] | None = None
+        # Checked by the ticker as well as cancelling it: see cancel_and_wait.
+        self._closing = asyncio.Event()
+        self._scripts = {
+            name: self.redis.register_script(_LUA_PRELUDE + body)
+            for name, body in {
+                "create": _CREATE,
+                "join": _JOIN,
+                "leave": _LEAVE,
+                "forget": _FORGET,
+                "invite": _INVITE,
+                "heartbeat": _HEARTBEAT,
+                "sweep": _SWEEP,
+                "restore_rooms": _RESTORE_ROOMS,
+                "restore_members": _RESTORE_MEMBERS,
+                "depart": _DEPART,
+            }.items()
+        }
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {redacted(self.url)} node={self.node_id}>"
+
+    def attach(self, presence: LocalPresence) -> None:
+        """Use ``presence`` to refill Redis from this server's connections and
+        to announce members of dead servers. Without it this node restores
+        nothing after Redis lost its state (enough for tests of the store)."""
+        self._presence = presence
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register this node, sweep dead ones and start heartbeating.
+
+        :raises StoreUnavailable: when Redis cannot be reached.
+        """
+        async with self._changing:
+            await self._reconcile()
+        await self._sweep()
+        self._ticker = asyncio.create_task(self._tick_forever(), name=f"roomkit-store-{self}")
+
+    async def close(self) -> None:
+        """Stop heartbeating, remove this node's members and disconnect."""
+        self._closing.set()
+        if self._ticker is not None:
+            await cancel_and_wait(self._ticker)
+            self._ticker = None
+        try:
+            async with self._unavailable_as_error():
+                await self._run("depart")
+        except StoreUnavailable:
+            logger.warning("store: Redis unreachable at shutdown; other nodes sweep this one")
+        await self.redis.aclose()
+
+    async def _tick_forever(self) -> None:
+        retry = FIRST_RETRY
+        failing = False
+        while not self._closing.is_set():
+            try:
+                await self._heartbeat()
+                await self._sweep()
+            except StoreUnavailable as problem:
+                if not failing:
+                    logger.warning("store: Redis unreachable (%s); retrying", problem)
+                failing = True
+                await self._pause(retry)
+                retry = min(retry * 2, self.tick)
+                continue
+            if failing:
+                logger.info("store: Redis reachable again")
+            failing, retry = False, FIRST_RETRY
+            await self._pause(self.tick)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (the heartbeat period, or a retry delay while Redis is
+        down); return at once when the store closes."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def _heartbeat(self) -> None:
+        async with self._unavailable_as_error():
+            if await self._run("heartbeat", self.heartbeat_ms) != LOST:
+                return
+        async with self._changing:
+            await self._reconcile()
+
+    async def _sweep(self) -> None:
+        async with self._unavailable_as_error():
+            flat = await self._run("sweep")
+        gone = list(zip(flat[::2], flat[1::2], strict=True))
+        if gone:
+            logger.info("store: removed %d members of dead nodes", len(gone))
+            if self._presence is not None:
+                await self._presence.members_gone(gone)
+
+    async def wait_recovered(self, after: int = 0, timeout: float = 5.0) -> int:
+        """Wait until this node has reconciled more than ``after`` times.
+
+        Start-up counts as the first reconciliation; each later one follows a
+        loss of state in Redis. Record :attr:`recoveries` before a fault, then
+        wait for it to grow.
+
+        :param after: the count to exceed. Default 0.
+        :param timeout: seconds to wait. Default 5.
+        :returns: the new count.
+        :raises WaitTimeout: when no reconciliation finished in time.
+        """
+        try:
+            async with self._recovered:
+                await asyncio.wait_for(
+                    self._recovered.wait_for(lambda: self.recoveries > after), timeout
+                )
+        except asyncio.TimeoutError:
+            raise WaitTimeout(f"{self} did not recover within {timeout:g} s") from None
+        return self.recoveries
+
+    # -- recovery ------------------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        """Make Redis hold exactly this node's local memberships (caller holds
+        ``_changing``)."""
+        local = self._presence.local_members() if self._presence is not None else []
+        wanted = {(room, member.sid) for room, member in local}
+        names = {room for room, _ in local}
+        self._rooms_known = {n: r for n, r in self._rooms_known.items() if n in names}
+        async with self._unavailable_as_error():
+            room_args: list[Any] = []
+            for name in sorted(names):
+                room = self._rooms_known.get(name) or Room(name=name)
+                room_args += [
+                    name,
+                    _room_json(room),
+                    room.created_at,
+                    json.dumps(sorted(room.invited)),
+                ]
+            await self._run("restore_rooms", self.heartbeat_ms, *room_args)
+            held = await self._held_memberships()
+            for name, sid in sorted(held - wanted):
+                await self._run("leave", name, sid)
+            member_args: list[str] = []
+            for name, member in local:
+                if (name, member.sid) not in held:
+                    member_args += [member.sid, name, _entry(member)]
+            await self._run("restore_members", *member_args)
+        async with self._recovered:
+            self.recoveries += 1
+            self._recovered.notify_all()
+        if self.recoveries > 1:
+            logger.info("store: restored %d memberships in Redis", len(wanted))
+
+    async def _held_memberships(self) -> set[tuple[str, str]]:
+        sids = sorted(await self._strings(self.redis.smembers(self._key("node", self.node_id))))
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in sids:
+            pipe.smembers(self._key("sid", sid))
+        rooms_per_sid = await pipe.execute()
+        return {
+            (room, sid) for sid, rooms in zip(sids, rooms_per_sid, strict=True) for room in rooms
+        }
+
+    # -- plumbing ------------------------------------------------------------------
+
+    @staticmethod
+    async def _strings(reply: Awaitable[set[Any]]) -> set[str]:
+        # The client decodes replies (decode_responses=True); redis-py's types
+        # cannot say so.
+        return cast(set[str], await reply)
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}:{kind}:{name}"
+
+    async def _run(self, script: str, *args: Any) -> Any:
+        return await self._scripts[script](args=[self.prefix, self.node_id, *args])
+
+    @contextlib.asynccontextmanager
+    async def _unavailable_as_error(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except UNAVAILABLE as problem:
+            raise StoreUnavailable(f"Redis at {redacted(self.url)}: {problem}") from problem
+
+    async def _change(self, script: str, *args: Any) -> Any:
+        """Run a changing script; reconcile first when this node's state is gone."""
+        async with self._changing, self._unavailable_as_error():
+            result = await self._run(script, *args)
+            if result == LOST:
+                await self._reconcile()
+                result = await self._run(script, *args)
+            return result
+
+    def _remember(self, room: Room) -> Room:
+        self._rooms_known[room.name] = room
+        return room
+
+    # -- RoomStore -------------------------------------------------------------------
+
+    async def create_room(self, room: Room, creator: Member) -> JoinResult | None:
+        count = await self._change(
+            "create", room.name, creator.sid, _entry(creator), creator.node, _room_json(room)
+        )
+        if count is None:
+            return None
+        return JoinResult(self._remember(room), count, created=True, already_member=False)
+
+    async def join(self, name: str, member: Member) -> JoinResult | None:
+        fresh = Room(name=name, created_by=member.name)
+        reply = await self._change(
+            "join",
+            name,
+            member.sid,
+            _entry(member),
+            member.node,
+            member.name,
+            _room_json(fresh),
+        )
+        if reply is None:
+            return None
+        raw, invited, count, created, already = reply
+        room = self._remember(_room_from(raw, invited))
+        return JoinResult(room, count, created=bool(created), already_member=bool(already))
+
+    async def leave(self, name: str, sid: str) -> int | None:
+        left: int | None = await self._change("leave", name, sid)
+        return left
+
+    async def forget(self, sid: str) -> list[str]:
+        rooms: list[str] = await self._change("forget", sid)
+        return sorted(rooms)
+
+    async def invite(self, name: str, invitee: str) -> Room | None:
+        reply = await self._change("invite", name, invitee)
+        if reply is None:
+            return None
+        raw, invited = reply
+        return self._remember(_room_from(raw, invited))
+
+    async def get_room(self, name: str) -> Room | None:
+        async with self._unavailable_as_error():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.get(self._key("room", name))
+            pipe.smembers(self._key("invited", name))
+            raw, invited = await pipe.execute()
+        if raw is None:
+            return None
+        room = _room_from(raw, invited)
+        if name in self._rooms_known:
+            self._remember(room)
+        return room
+
+    async def members(self, name: str) -> list[Member]:
+        async with self._unavailable_as_error():
+            entries = await self.redis.hgetall(self._key("members", name))
+        members = []
+        for sid, raw in entries.items():
+            data = json.loads(raw)
+            members.append(Member(str(sid), data["name"], data["node"]))
+        return sorted(members, key=lambda member: (member.name, member.sid))
+
+    async def count(self, name: str) -> int:
+        async with self._unavailable_as_error():
+            count: int = await self.redis.hlen(self._key("members", name))
+        return count
+
+    async def rooms_of(self, sid: str) -> list[str]:
+        async with self._unavailable_as_error():
+            rooms = await self._strings(self.redis.smembers(self._key("sid", sid)))
+        return sorted(rooms)
+
+    async def list_rooms(self) -> list[RoomSummary]:
+        async with self._unavailable_as_error():
+            names = sorted(await self._strings(self.redis.smembers(f"{self.prefix}:rooms")))
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                pipe.get(self._key("room", name))
+                pipe.smembers(self._key("invited", name))
+                pipe.hlen(self._key("members", name))
+            replies = await pipe.execute()
+        summaries = []
+        for index in range(len(names)):
+            raw, invited, count = replies[3 * index : 3 * index + 3]
+            if raw is not None and count:  # deleted between the two round trips
+                summaries.append(RoomSummary(_room_from(raw, invited), count))
+        return summaries
+
+    async def room_count(self) -> int:
+        async with self._unavailable_as_error():
+            count: int = await self.redis.scard(f"{self.prefix}:rooms")
+        return count
