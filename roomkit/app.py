@@ -10,11 +10,12 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import socketio
 from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
+from roomkit.redis_manager import RedisManager
+from roomkit.redis_store import RedisStore
 from roomkit.server import RoomkitServer
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
     store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    manager = RedisManager(settings.redis_url) if settings.redis_url else None
     sio = RoomkitServer(
         client_manager=manager,
         async_mode="aiohttp",
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 limits=settings.limits,
             ),
         )
+    if isinstance(store, RedisStore):  # refills Redis from, and reports dead nodes to, /chat
+        store.attach(chat)
     admin = AdminNamespace(settings.admin_token, settings.limits)
     sio.register_namespace(chat)
     sio.register_namespace(admin)
@@ -87,6 +90,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
         add_page_routes(app, STATIC_DIR)
     app.cleanup_ctx.append(_store_lifetime)
+    if manager is not None:  # listens from startup; cancelled and closed on cleanup
+        app.cleanup_ctx.append(manager.lifetime)
     app.cleanup_ctx.append(_metrics_lifetime)
     return app
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from roomkit.errors import ProtocolError, Refused
+from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
 from roomkit.ratelimit import TokenBucket
@@ -120,7 +120,10 @@ class ChatNamespace(EventNamespace):
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
-        await self.store.forget(sid)
+        try:
+            await self.store.forget(sid)
+        except StoreUnavailable:  # the store drops it itself once Redis is back
+            logger.warning("disconnect %s: room store unavailable", sid)
         for room in sorted(connection.rooms):
             await self.emit("user left", sid, room=room, skip_sid=sid)
         logger.info("disconnect %s on %s (%s)", sid, self.namespace, reason or "?")
@@ -250,3 +253,19 @@ class ChatNamespace(EventNamespace):
     def snapshot(self) -> Mapping[str, int]:
         """Counters for the admin metrics."""
         return {"connections": len(self.connections), "messages": self.messages_relayed}
+
+    def local_members(self) -> list[tuple[str, Member]]:
+        """``(room, member)`` for each chat room of each connection of this server:
+        what a shared store writes back after Redis lost its state."""
+        node = self.store.node_id
+        return [
+            (room, connection.member(node))
+            for connection in self.connections.values()
+            for room in sorted(connection.rooms)
+        ]
+
+    async def members_gone(self, gone: list[tuple[str, str]]) -> None:
+        """Tell each room of ``(room, sid)`` in ``gone`` that ``sid`` left: those
+        connections vanished with a server that stopped heartbeating."""
+        for room, sid in gone:
+            await self.emit("user left", sid, room=room)

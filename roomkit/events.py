@@ -6,13 +6,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from roomkit.errors import ProtocolError
+from roomkit.errors import ProtocolError, StoreUnavailable
 from roomkit.middleware import MiddlewareNamespace
 from roomkit.server import answer_error
 
-__all__ = ["EventNamespace", "EventSpec", "Reply"]
+__all__ = ["STORE_UNAVAILABLE", "EventNamespace", "EventSpec", "Reply"]
 
 Reply = dict[str, Any]
+
+STORE_UNAVAILABLE = "the room service is temporarily unavailable; try again shortly"
 
 # Handled by python-socketio's connection life cycle, never as client events.
 _LIFECYCLE_EVENTS = frozenset({"connect", "disconnect"})
@@ -77,6 +79,8 @@ class EventNamespace(MiddlewareNamespace):
             return await spec.handler(sid, *payload)
         except ProtocolError as problem:
             return await answer_error(self, sid, event, str(problem))
+        except StoreUnavailable:  # e.g. Redis restarting: the sender may retry
+            return await answer_error(self, sid, event, STORE_UNAVAILABLE)
 
     def _lifecycle_call(self, event: str, sid: str) -> bool:
         """Whether python-socketio itself is connecting or disconnecting ``sid``.

@@ -315,6 +315,8 @@ class RedisStore(RoomStore):
         self._changing = asyncio.Lock()
         self._recovered = asyncio.Condition()
         self._ticker: asyncio.Task[None] | None = None
+        # A change failed half-way: the next heartbeat reconciles.
+        self._unsure = False
         # Checked by the ticker as well as cancelling it: see cancel_and_wait.
         self._closing = asyncio.Event()
         self._scripts = {
@@ -394,7 +396,7 @@ class RedisStore(RoomStore):
 
     async def _heartbeat(self) -> None:
         async with self._unavailable_as_error():
-            if await self._run("heartbeat", self.heartbeat_ms) != LOST:
+            if await self._run("heartbeat", self.heartbeat_ms) != LOST and not self._unsure:
                 return
         async with self._changing:
             await self._reconcile()
@@ -457,6 +459,7 @@ class RedisStore(RoomStore):
                 if (name, member.sid) not in held:
                     member_args += [member.sid, name, _entry(member)]
             await self._run("restore_members", *member_args)
+        self._unsure = False
         async with self._recovered:
             self.recoveries += 1
             self._recovered.notify_all()
@@ -496,12 +499,18 @@ class RedisStore(RoomStore):
 
     async def _change(self, script: str, *args: Any) -> Any:
         """Run a changing script; reconcile first when this node's state is gone."""
-        async with self._changing, self._unavailable_as_error():
-            result = await self._run(script, *args)
-            if result == LOST:
-                await self._reconcile()
-                result = await self._run(script, *args)
-            return result
+        async with self._changing:
+            try:
+                async with self._unavailable_as_error():
+                    result = await self._run(script, *args)
+                    if result == LOST:
+                        await self._reconcile()
+                        result = await self._run(script, *args)
+                    return result
+            except StoreUnavailable:
+                # The change may or may not have happened: reconcile when Redis is back.
+                self._unsure = True
+                raise
 
     def _remember(self, room: Room) -> Room:
         self._rooms_known[room.name] = room
