@@ -1,0 +1,177 @@
+"""The course's commands: ``roomkit build``, ``roomkit grade`` and ``roomkit new-exercise``.
+
+The modules behind them (nbformat, pytest) are imported when a command runs,
+so ``roomkit serve`` does not need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from roomkit.errors import RoomkitError
+from roomkit.manifest import Course, find_course_root, load_course
+
+__all__ = ["add_course_commands"]
+
+_MARKS = {"passed": "✓", "failed": "✗", "timed out": "⏱"}
+
+
+def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``build``, ``grade`` and ``new-exercise`` to the ``roomkit`` command's subcommands."""
+    build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
+    build.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when notebooks/ is stale"
+    )
+    build.add_argument(
+        "--force", action="store_true", help="also overwrite notebooks that hold outputs"
+    )
+    build.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    build.set_defaults(run=_build)
+
+    grade = commands.add_parser("grade", help="grade notebooks or submission folders")
+    grade.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="notebook files or folders of notebooks, one per submission (notebooks/)",
+    )
+    grade.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    grade.add_argument(
+        "--csv", type=Path, metavar="FILE", help="write one gradebook row per submission"
+    )
+    grade.add_argument(
+        "--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)"
+    )
+    grade.add_argument("--quiet", action="store_true", help="print no progress and no tables")
+    grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    grade.set_defaults(run=_grade)
+
+    new = commands.add_parser(
+        "new-exercise", help="add an exercise: its manifest entry and a test module skeleton"
+    )
+    new.add_argument("id", help="the exercise id, e.g. 2.3")
+    new.add_argument("--title", required=True, help="a short title")
+    new.add_argument("--notebook", required=True, help="its notebook, e.g. 02_rooms.ipynb")
+    new.add_argument(
+        "--defines", nargs="+", required=True, metavar="NAME", help="the names the learner defines"
+    )
+    new.add_argument(
+        "--hint", action="append", required=True, help="a hint (repeat for more, in order)"
+    )
+    new.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    new.set_defaults(run=_new_exercise)
+
+
+def _course(args: argparse.Namespace) -> Course:
+    return load_course(find_course_root(args.root))
+
+
+def _build(args: argparse.Namespace) -> int:
+    from roomkit.authoring import build
+
+    try:
+        report = build(_course(args), check=args.check, force=args.force)
+    except RoomkitError as error:
+        print(f"roomkit build: {error}", file=sys.stderr)
+        return 2
+    for path in report.written:
+        print(f"wrote {path}")
+    for path in report.stale:
+        print(f"stale: {path} (run `roomkit build`)", file=sys.stderr)
+    for path in report.refused:
+        print(
+            f"not overwritten: {path} holds outputs, someone worked in it "
+            "(`roomkit build --force` overwrites it)",
+            file=sys.stderr,
+        )
+    for path in report.orphans:
+        print(f"orphan: {path} has no notebook in solutions/", file=sys.stderr)
+    if report.ok:
+        print(f"notebooks/ is up to date ({len(report.written) + len(report.unchanged)} notebooks)")
+    return 0 if report.ok else 1
+
+
+class _ProgressLine:
+    """One line per submission, one mark per test as it completes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, label: str) -> None:
+        self.stream.write(f"grading {label} ")
+        self.stream.flush()
+
+    def __call__(self, result: object) -> None:
+        self.stream.write(_MARKS.get(str(getattr(result, "outcome", "")), "?"))
+        self.stream.flush()
+
+    def end(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from roomkit.gradebook import render_table, write_csv, write_json
+    from roomkit.grading import grade
+
+    try:
+        course = _course(args)
+        chosen = [course.exercise(exercise_id) for exercise_id in args.exercise or []]
+    except RoomkitError as error:
+        print(f"roomkit grade: {error}", file=sys.stderr)
+        return 2
+    paths = args.paths or [course.notebooks_dir]
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        print(f"roomkit grade: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    progress = None if args.quiet else _ProgressLine(sys.stderr)
+    submissions = []
+    for path in paths:
+        exercises = None
+        if chosen:
+            exercises = chosen if path.is_dir() else [e for e in chosen if e.notebook == path.name]
+        if progress is not None:
+            progress.start(str(path))
+        submission = grade(course, path, exercises=exercises, progress=progress)
+        if progress is not None:
+            progress.end()
+            print(render_table(submission), end="\n\n", flush=True)
+        submissions.append(submission)
+    if args.json:
+        write_json(submissions, args.json)
+    if args.csv:
+        write_csv(submissions, args.csv)
+    everything = all(result.passed for submission in submissions for result in submission.exercises)
+    return 0 if everything else 1
+
+
+def _new_exercise(args: argparse.Namespace) -> int:
+    from roomkit.scaffold import exercise_cell, new_exercise
+
+    try:
+        course = _course(args)
+        exercise = new_exercise(
+            course,
+            args.id,
+            title=args.title,
+            notebook=args.notebook,
+            defines=args.defines,
+            hints=args.hint,
+        )
+    except RoomkitError as error:
+        print(f"roomkit new-exercise: {error}", file=sys.stderr)
+        return 2
+    test_path = course.test_path(exercise).relative_to(course.root)
+    print(f"added exercise {exercise.id} to {course.manifest_path.relative_to(course.root)}")
+    print(f"wrote {test_path} (replace its TODOs)")
+    print(
+        f"\nNext: in solutions/{exercise.notebook}, add a code cell tagged "
+        f"'exercise' and '{exercise.tag}', for example:\n\n{exercise_cell(exercise)}\n"
+        "then write the tests, run `roomkit build`, and "
+        "`pytest tests/test_integrity.py` (docs/instructors.md)."
+    )
+    return 0

@@ -1,0 +1,100 @@
+"""Grades as people and programs read them: a table, JSON, a CSV gradebook."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from roomkit.grading import SubmissionResult
+
+__all__ = ["render_table", "to_json", "write_csv", "write_json"]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:
+    """A table of ``submission``'s exercises with totals.
+
+    :param submission: the graded submission.
+    :param messages: under each failed exercise, show its first message and hint.
+        Default True.
+    """
+    rows = [("exercise", "title", "tests", "score")]
+    for result in submission.exercises:
+        rows.append(
+            (
+                result.exercise.id,
+                result.exercise.title,
+                f"{result.tests - result.failed}/{result.tests}",
+                f"{_number(result.score)}/{_number(result.exercise.points)}",
+            )
+        )
+    tests = sum(result.tests for result in submission.exercises)
+    failed = sum(result.failed for result in submission.exercises)
+    rows.append(
+        (
+            "total",
+            f"{submission.passed} of {len(submission.exercises)} exercises passed",
+            f"{tests - failed}/{tests}",
+            f"{_number(submission.score)}/{_number(submission.max_score)}",
+        )
+    )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+
+    out = [f"{submission.label}  ({submission.seconds:.1f} s)", line(rows[0])]
+    for result, row in zip(submission.exercises, rows[1:-1], strict=True):
+        out.append(line(row))
+        if messages and not result.passed:
+            first = result.messages[0].splitlines()[0] if result.messages else "no tests ran"
+            out.append(f"{'':{widths[0]}}  ✗ {first}")
+            out.append(f"{'':{widths[0]}}  hint: {result.exercise.hints[0]}")
+    out.append(line(rows[-1]))
+    return "\n".join(out)
+
+
+def to_json(submissions: Sequence[SubmissionResult]) -> dict[str, Any]:
+    """One submission's result object, or ``{"submissions": [...]}`` for several."""
+    if len(submissions) == 1:
+        return submissions[0].to_json()
+    return {"submissions": [submission.to_json() for submission in submissions]}
+
+
+def write_json(submissions: Sequence[SubmissionResult], path: Path) -> None:
+    path.write_text(json.dumps(to_json(submissions), indent=2) + "\n", encoding="utf-8")
+
+
+def write_csv(submissions: Sequence[SubmissionResult], path: Path) -> None:
+    """One gradebook row per submission: its path, each exercise's score, the totals."""
+    ids: list[str] = []
+    for submission in submissions:
+        ids.extend(
+            result.exercise.id for result in submission.exercises if result.exercise.id not in ids
+        )
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", *ids, "score", "max_score", "passed", "total"])
+        for submission in submissions:
+            scores = {result.exercise.id: result.score for result in submission.exercises}
+            writer.writerow(
+                [
+                    submission.label,
+                    *(
+                        _number(scores[exercise_id]) if exercise_id in scores else ""
+                        for exercise_id in ids
+                    ),
+                    _number(submission.score),
+                    _number(submission.max_score),
+                    submission.passed,
+                    len(submission.exercises),
+                ]
+            )

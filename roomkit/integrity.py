@@ -1,0 +1,101 @@
+"""Does every part of the course agree? The checks behind ``tests/test_integrity.py``.
+
+Each exercise in the manifest must have a solution region in its notebook, a
+generated stub in ``notebooks/`` that is up to date, and a test module; and
+nothing may be left over: no test module, learner notebook or stray file
+without its counterpart. (That the tests pass on the reference and fail on the
+stubs is checked by grading both; see ``tests/test_integrity.py``.)
+"""
+
+from __future__ import annotations
+
+import ast
+
+from roomkit.authoring import (
+    AuthoringError,
+    build,
+    notebook_problems,
+    read_notebook,
+    solution_notebooks,
+)
+from roomkit.manifest import MANIFEST, Course, Exercise
+
+__all__ = ["course_problems", "exercise_test_problems"]
+
+PLACEHOLDER = "TODO"
+
+
+def _exercise_constant(module: ast.Module) -> object:
+    for node in module.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(
+                isinstance(target, ast.Name) and target.id == "EXERCISE" for target in node.targets
+            )
+            and isinstance(node.value, ast.Constant)
+        ):
+            return node.value.value
+    return None
+
+
+def _has_tests(module: ast.Module) -> bool:
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+        for node in module.body
+    )
+
+
+def exercise_test_problems(course: Course, exercise: Exercise) -> list[str]:
+    """What is wrong with ``exercise``'s test module (empty when nothing)."""
+    path = course.test_path(exercise)
+    where = path.relative_to(course.root)
+    if not path.exists():
+        return [f"exercise {exercise.id}: its test module {where} does not exist"]
+    text = path.read_text(encoding="utf-8")
+    try:
+        module = ast.parse(text)
+    except SyntaxError as error:
+        return [f"{where}: does not compile: {error.msg} (line {error.lineno})"]
+    problems = []
+    if _exercise_constant(module) != exercise.id:
+        problems.append(f"{where}: must set EXERCISE = {exercise.id!r} at module level")
+    if not _has_tests(module):
+        problems.append(f"{where}: has no test functions")
+    if PLACEHOLDER in text:
+        problems.append(f"{where}: still has {PLACEHOLDER} placeholders from the scaffold")
+    return problems
+
+
+def course_problems(course: Course) -> list[str]:
+    """Everything inconsistent between the manifest, ``solutions/``, ``notebooks/`` and
+    ``tests/exercises/``: one readable line per problem, empty when all agree."""
+    problems: list[str] = []
+    solutions = {path.name: path for path in solution_notebooks(course)}
+    for notebook in sorted({exercise.notebook for exercise in course.exercises}):
+        if notebook not in solutions:
+            problems.append(f"{MANIFEST} names {notebook}, which is not in solutions/")
+    for name, path in solutions.items():
+        problems.extend(notebook_problems(read_notebook(path), name, course.in_notebook(name)))
+    allowed = {*solutions, MANIFEST.name}
+    for path in sorted(course.solutions_dir.iterdir()):
+        if path.name not in allowed and not path.name.startswith("."):
+            problems.append(
+                f"solutions/{path.name}: unexpected; solutions/ holds NN_topic.ipynb notebooks "
+                f"and {MANIFEST.name}"
+            )
+    for exercise in course.exercises:
+        problems.extend(exercise_test_problems(course, exercise))
+    listed = {exercise.tests for exercise in course.exercises}
+    for path in sorted(course.tests_dir.glob("test_*.py")):
+        if path.name not in listed:
+            problems.append(f"{path.relative_to(course.root)}: no exercise in {MANIFEST} names it")
+    try:
+        report = build(course, check=True)
+    except AuthoringError:
+        return problems  # the notebook problems above already say why
+    problems.extend(f"{path}: out of date, run `roomkit build`" for path in report.stale)
+    problems.extend(
+        f"{path}: no solutions/ notebook generates it (remove it, or add its solution)"
+        for path in report.orphans
+    )
+    return problems

@@ -1,0 +1,269 @@
+"""The exercise manifest, ``solutions/exercises.toml``: which exercises exist, in course order.
+
+Each ``[[exercises]]`` table describes one exercise::
+
+    [[exercises]]
+    id = "1.1"                          # <notebook number>.<position>
+    title = "/chat and /admin on one server"
+    notebook = "01_namespaces.ipynb"    # in solutions/ (and, generated, notebooks/)
+    defines = ["register_namespaces"]   # the names the learner's exercise cell defines
+    hints = ["...", "..."]              # shown one more at each failed check
+    tests = "test_1_1_chat_and_admin.py"  # in tests/exercises/
+    points = 1                          # optional, default 1
+
+The order of the tables is the course order. :func:`load_course` checks the
+file's own consistency; :mod:`roomkit.integrity` checks it against the
+notebooks and the test modules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from roomkit.errors import RoomkitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "MANIFEST",
+    "Course",
+    "Exercise",
+    "ManifestError",
+    "UnknownExercise",
+    "find_course_root",
+    "load_course",
+]
+
+MANIFEST = Path("solutions") / "exercises.toml"
+
+_ID = re.compile(r"^(\d+)\.(\d+)$")
+_NOTEBOOK = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+_TESTS = re.compile(r"^test_[a-z0-9_]+\.py$")
+_REQUIRED = {"id", "title", "notebook", "defines", "hints", "tests"}
+_OPTIONAL = {"points"}
+
+
+class ManifestError(RoomkitError):
+    """``exercises.toml`` is missing, unreadable or inconsistent; the message lists why."""
+
+
+class UnknownExercise(RoomkitError, KeyError):
+    """An exercise id that the manifest does not list."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise:
+    """One exercise of the course.
+
+    :param id: ``"<notebook number>.<position>"``, e.g. ``"1.1"``.
+    :param title: a short title shown in reports.
+    :param notebook: the notebook's file name, e.g. ``"01_namespaces.ipynb"``.
+    :param defines: the names the learner's exercise cell defines (functions or classes).
+    :param hints: hints, in the order they are revealed.
+    :param tests: the test module's file name in ``tests/exercises/``.
+    :param points: what the exercise is worth in a grade. Default 1.
+    """
+
+    id: str
+    title: str
+    notebook: str
+    defines: tuple[str, ...]
+    hints: tuple[str, ...]
+    tests: str
+    points: float = 1.0
+
+    @property
+    def tag(self) -> str:
+        """The cell tag that marks this exercise's cells: ``exercise-<id>``."""
+        return f"exercise-{self.id}"
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        match = _ID.match(self.id)
+        assert match is not None  # load_course validated the id
+        return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """The course in directory ``root``: its manifest and where things live.
+
+    :param root: the directory holding ``solutions/``, ``notebooks/`` and ``tests/``.
+    :param exercises: the manifest's exercises, in course order.
+    """
+
+    root: Path
+    exercises: tuple[Exercise, ...]
+
+    @property
+    def solutions_dir(self) -> Path:
+        return self.root / "solutions"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.root / "tests" / "exercises"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        """The exercise with id ``exercise_id``.
+
+        :raises UnknownExercise: naming the ids that do exist.
+        """
+        for exercise in self.exercises:
+            if exercise.id == exercise_id:
+                return exercise
+        known = ", ".join(exercise.id for exercise in self.exercises) or "none"
+        raise UnknownExercise(f"no exercise {exercise_id!r} in the course (exercises: {known})")
+
+    def in_notebook(self, notebook: str) -> tuple[Exercise, ...]:
+        """The exercises of notebook file ``notebook``, in course order."""
+        return tuple(exercise for exercise in self.exercises if exercise.notebook == notebook)
+
+    def test_path(self, exercise: Exercise) -> Path:
+        return self.tests_dir / exercise.tests
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` that holds ``solutions/exercises.toml``.
+
+    :param start: where to look from. Default: the current directory, then (for
+        kernels started elsewhere) the directory this package was installed from.
+    :raises ManifestError: when there is none.
+    """
+    starts = [start] if start is not None else [Path.cwd(), Path(__file__).resolve().parent]
+    for first in starts:
+        first = first.resolve()
+        for directory in (first, *first.parents):
+            if (directory / MANIFEST).is_file():
+                return directory
+    where = " or ".join(str(first) for first in starts)
+    raise ManifestError(f"no {MANIFEST} found at or above {where}")
+
+
+def load_course(root: Path | None = None) -> Course:
+    """Read and check the manifest of the course in ``root``.
+
+    :param root: the course directory. Default: :func:`find_course_root`.
+    :raises ManifestError: listing every problem found in the file.
+    """
+    root = find_course_root() if root is None else root
+    path = root / MANIFEST
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ManifestError(f"{path} is not valid TOML: {error}") from None
+    problems: list[str] = []
+    unknown_top = sorted(set(document) - {"exercises"})
+    if unknown_top:
+        problems.append(f"unknown top-level keys {unknown_top} (only [[exercises]] tables)")
+    tables = document.get("exercises", [])
+    if not isinstance(tables, list):
+        problems.append("'exercises' must be an array of tables: write [[exercises]]")
+        tables = []
+    exercises = []
+    for position, table in enumerate(tables, start=1):
+        exercise = _exercise(table, f"exercise #{position}", problems)
+        if exercise is not None:
+            exercises.append(exercise)
+    _check_together(exercises, problems)
+    if problems:
+        raise ManifestError(f"{path}:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    return Course(root=root, exercises=tuple(exercises))
+
+
+def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
+    if not isinstance(table, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    if isinstance(table.get("id"), str):
+        where = f"exercise {table['id']}"
+    missing = sorted(_REQUIRED - set(table))
+    unknown = sorted(set(table) - _REQUIRED - _OPTIONAL)
+    if missing:
+        problems.append(f"{where}: missing {', '.join(missing)}")
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(unknown)}")
+    if missing:
+        return None
+    found = len(problems)
+    exercise_id, title, notebook, tests = (
+        table["id"],
+        table["title"],
+        table["notebook"],
+        table["tests"],
+    )
+    defines, hints, points = table["defines"], table["hints"], table.get("points", 1)
+    id_match = _ID.match(exercise_id) if isinstance(exercise_id, str) else None
+    notebook_match = _NOTEBOOK.match(notebook) if isinstance(notebook, str) else None
+    if id_match is None:
+        problems.append(f"{where}: id must look like '1.2', not {exercise_id!r}")
+    if not isinstance(title, str) or not title.strip():
+        problems.append(f"{where}: title must be a non-empty string")
+    if notebook_match is None:
+        problems.append(f"{where}: notebook must be named like '01_topic.ipynb', not {notebook!r}")
+    elif id_match is not None and int(id_match[1]) != int(notebook_match[1]):
+        problems.append(
+            f"{where}: the id's first number must be the notebook's number ({notebook})"
+        )
+    if not _strings(defines) or not all(name.isidentifier() for name in defines):
+        problems.append(f"{where}: defines must be a non-empty list of Python names")
+    if not _strings(hints):
+        problems.append(f"{where}: hints must be a non-empty list of strings")
+    if not isinstance(tests, str) or not _TESTS.match(tests):
+        problems.append(f"{where}: tests must be a file name like 'test_1_2_topic.py'")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+        problems.append(f"{where}: points must be a positive number")
+    if len(problems) > found:
+        return None
+    return Exercise(
+        id=exercise_id,
+        title=title,
+        notebook=notebook,
+        defines=tuple(defines),
+        hints=tuple(hints),
+        tests=tests,
+        points=float(points),
+    )
+
+
+def _strings(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, str) and item.strip() for item in value)
+    )
+
+
+def _check_together(exercises: list[Exercise], problems: list[str]) -> None:
+    for field_name in ("id", "tests"):
+        seen: set[str] = set()
+        for exercise in exercises:
+            value = getattr(exercise, field_name)
+            if value in seen:
+                problems.append(f"{field_name} {value!r} is used by more than one exercise")
+            seen.add(value)
+    for before, after in itertools.pairwise(exercises):
+        if after.sort_key <= before.sort_key:
+            problems.append(
+                f"exercise {after.id} comes after {before.id}: list exercises in course order"
+            )
