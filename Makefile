@@ -60,6 +60,8 @@ cluster: setup
 	$(BIN)/roomkit cluster --nodes 2
 
 bench: setup
+	@test $(VENV)/.roomkit-bench-installed -nt pyproject.toml || \
+		{ $(BIN)/python -m pip install -q -e '.[bench]' && touch $(VENV)/.roomkit-bench-installed; }
 	$(BIN)/python -m benchmarks
 
 soak: setup

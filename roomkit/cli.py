@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -43,7 +45,27 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help=f"refuse /chat clients without a signed user token (needs {USER_TOKEN_SECRET_ENV})",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop; auto: uvloop when installed, measured faster (docs/benchmarks.md)",
+    )
     serve.set_defaults(run=_serve)
+
+
+def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of ``choice`` (``auto``, ``asyncio`` or ``uvloop``)."""
+    if choice == "asyncio":
+        return asyncio.new_event_loop()
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("roomkit: --loop uvloop needs the uvloop package") from None
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -57,7 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"roomkit serving on {base}  (chat page {base}/, admin page {base}/admin)", flush=True)
     if generated:
         print(f"admin token (set ROOMKIT_ADMIN_TOKEN to choose one): {token}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=2.0)
+    loop = _new_event_loop(args.loop)
+    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=2.0, loop=loop)
     return 0
 
 

@@ -1,0 +1,68 @@
+"""The baseline: the smallest python-socketio server that speaks roomkit's room protocol.
+
+``python -m benchmarks.bare_server --port P [--loop uvloop]`` serves ``/chat``
+with ``join room`` (acked) and ``message`` (relayed to the room, sender
+skipped, same payload shape as roomkit's), and nothing else: no validation,
+no store, no rate limit. roomkit must not be slower than this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+__all__ = ["build_app", "main"]
+
+NAMESPACE = "/chat"
+
+
+def build_app() -> web.Application:
+    """An ``aiohttp`` application with the bare Socket.IO server attached."""
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+    names: dict[str, str] = {}
+
+    @sio.on("connect", namespace=NAMESPACE)
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        name = auth.get("name") if isinstance(auth, dict) else None
+        names[sid] = str(name or f"guest-{sid[:6]}")
+
+    @sio.on("disconnect", namespace=NAMESPACE)
+    async def disconnect(sid: str, reason: str = "") -> None:
+        names.pop(sid, None)
+
+    @sio.on("join room", namespace=NAMESPACE)
+    async def join_room(sid: str, room: str) -> dict[str, Any]:
+        await sio.enter_room(sid, room, namespace=NAMESPACE)
+        return {"ok": True, "room": room}
+
+    @sio.on("message", namespace=NAMESPACE)
+    async def message(sid: str, data: dict[str, Any]) -> None:
+        payload = {"user": sid, "name": names.get(sid, ""), "room": data["room"]}
+        payload["text"] = data["text"]
+        await sio.emit("message", payload, room=data["room"], skip_sid=sid, namespace=NAMESPACE)
+
+    app = web.Application()
+    sio.attach(app)
+    return app
+
+
+def main() -> None:
+    """Serve on 127.0.0.1 until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    args = parser.parse_args()
+    loop = asyncio.new_event_loop()
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(build_app(), host="127.0.0.1", port=args.port, print=None, loop=loop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""Turn a results document into ``docs/benchmarks.md`` and its plot.
+
+Everything on the page comes from the results JSON, so ``python -m benchmarks
+--from-results`` rebuilds the page without measuring again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.servers import SERVER_KINDS
+
+__all__ = ["clean", "render", "write_docs", "write_plot"]
+
+
+def clean(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (valid JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(item) for item in value]
+    return value
+
+
+def _number(value: Any, digits: int = 0, suffix: str = "") -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _label(name: str) -> str:
+    kind = SERVER_KINDS.get(name)
+    return kind.label if kind else name
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _unavailable(result: dict[str, Any]) -> str | None:
+    if result.get("available", True):
+        return None
+    return str(result.get("reason") or result.get("error") or "not available")
+
+
+def _fanout_sections(fanout: dict[str, Any]) -> list[str]:
+    sizes: dict[str, Any] = fanout.get("sizes", {})
+    servers: list[str] = fanout.get("servers", [])
+    out = ["## Room fan-out", ""]
+    out.append(
+        "One sender sends a burst of messages to a room of N receivers; the figure is "
+        "deliveries per second (messages x N / time from the first send to the last "
+        "delivery), median of the runs. CPU is the share of one core used during the "
+        "burst: by the server, and by the busiest load-generator process (1.00 would "
+        "mean the load generator, not the server, was the limit). µs CPU/msg is the "
+        "server's CPU time per delivered message, which depends less on what else the "
+        "machine is doing than the rate does."
+    )
+    out.append("")
+    header = ["server"]
+    for size in sizes:
+        header += [f"N={size} msg/s", "vs bare", "server CPU", "µs CPU/msg", "load-gen CPU"]
+    rows = []
+    for name in servers:
+        row = [_label(name)]
+        for at_size in sizes.values():
+            figures = at_size["servers"].get(name, {}).get("throughput", {})
+            bare_name = "bare-uvloop" if name.endswith("uvloop") else "bare"
+            bare = at_size["servers"].get(bare_name, {}).get("throughput", {}).get("rate")
+            rate = figures.get("rate")
+            ratio = rate / bare if isinstance(rate, float | int) and bare else None
+            timeouts = figures.get("timeouts", 0)
+            row += [
+                _number(rate) + (f" ({timeouts} timed out)" if timeouts else ""),
+                _number(ratio, 2, "x"),
+                _number(figures.get("server_cpu"), 2),
+                _number(figures.get("server_us_per_delivery"), 1),
+                _number(figures.get("loadgen_max_process_cpu"), 2),
+            ]
+        rows.append(row)
+    out += _table(header, rows)
+    out += [
+        "",
+        '"vs bare" compares each server with the bare python-socketio server on the same '
+        "event loop, measured in the same invocation, runs interleaved.",
+        "",
+    ]
+    out += ["## Latency", ""]
+    out.append(
+        "The same rooms, the sender paced well below capacity: "
+        + ", ".join(
+            f"N={size}: {_number(at_size.get('latency_messages_per_second'), 1)} messages/s "
+            f"({_number(at_size.get('latency_messages_per_second', 0) * int(size))} deliveries/s)"
+            for size, at_size in sizes.items()
+        )
+        + ". Latency is from the sender's send call to the receiver's read, on one "
+        "machine's monotonic clock; median over runs of each run's percentile."
+    )
+    out.append("")
+    header = ["server"]
+    for size in sizes:
+        header += [f"N={size} p50 ms", f"N={size} p99 ms"]
+    rows = []
+    for name in servers:
+        row = [_label(name)]
+        for at_size in sizes.values():
+            latency = at_size["servers"].get(name, {}).get("latency", {})
+            row += [_number(latency.get("p50_ms"), 2), _number(latency.get("p99_ms"), 2)]
+        rows.append(row)
+    out += _table(header, rows)
+    out += ["", "![throughput and p99 latency against room size](benchmarks.png)", ""]
+    return out
+
+
+def _targets(fanout: dict[str, Any]) -> list[str]:
+    sizes: dict[str, Any] = fanout.get("sizes", {})
+    out = ["## Targets", ""]
+    for size, at_size in sizes.items():
+        rates = {
+            name: figures.get("throughput", {}).get("rate")
+            for name, figures in at_size["servers"].items()
+        }
+        parts = []
+        for mine, theirs in (("roomkit", "bare"), ("roomkit-uvloop", "bare-uvloop")):
+            if rates.get(mine) and rates.get(theirs):
+                ratio = rates[mine] / rates[theirs]
+                verdict = "met" if ratio >= 0.97 else "NOT met"
+                parts.append(
+                    f"{_label(mine)} / {_label(theirs)} = {ratio:.2f} ({verdict}; "
+                    "within 3% counts as equal)"
+                )
+        best_python = max(
+            (rate for name, rate in rates.items() if name.startswith("roomkit") and rate),
+            default=None,
+        )
+        if best_python and rates.get("node"):
+            parts.append(f"best roomkit / Node socket.io = {best_python / rates['node']:.2f}")
+        out.append(f"- N={size}: " + ("; ".join(parts) if parts else "not measured"))
+    out.append("")
+    return out
+
+
+def _memory_section(memory: dict[str, Any]) -> list[str]:
+    out = ["## Memory per idle connection", ""]
+    reason = _unavailable(memory)
+    if reason:
+        return [*out, f"Not available: {reason}", ""]
+    out.append(
+        f"Server RSS with one idle `/chat` connection, then with "
+        f"{memory.get('clients')} more (websocket, connected to `/chat`, in no room)."
+    )
+    out.append("")
+    rows = [
+        [
+            _label(name),
+            _number(figures.get("rss_before_mib"), 1),
+            _number(figures.get("rss_after_mib"), 1),
+            _number(figures.get("kib_per_connection"), 1),
+        ]
+        for name, figures in memory.get("servers", {}).items()
+    ]
+    out += _table(["server", "RSS before (MiB)", "RSS after (MiB)", "KiB per connection"], rows)
+    return [*out, ""]
+
+
+def _scaleout_section(scaleout: dict[str, Any]) -> list[str]:
+    out = ["## Scale-out over Redis", ""]
+    reason = _unavailable(scaleout)
+    if reason:
+        return [*out, f"Not available: {reason}", ""]
+    one, two = scaleout["one_server"], scaleout["two_servers"]
+    out.append(
+        f"`roomkit serve --redis-url` on one server, then on two (receivers split "
+        f"between them, the sender on the first), N={scaleout['receivers']}, "
+        f"{scaleout['messages']} messages a burst. Server 1 is pinned to core 0 and "
+        "server 2 to core 1; the load generator and Redis float, so with two servers "
+        "they compete with server 2 for its core."
+    )
+    out.append("")
+    rows = [
+        ["1 server + Redis", _number(one.get("rate")), _number(one.get("server_cpu"), 2)],
+        ["2 servers + Redis", _number(two.get("rate")), _number(two.get("server_cpu"), 2)],
+    ]
+    out += _table(["setup", "deliveries/s", "server CPU (sum)"], rows)
+    out += ["", f"Two servers deliver {_number(scaleout.get('ratio'), 2)}x one.", ""]
+    return out
+
+
+def _client_section(cost: dict[str, Any], chosen: str) -> list[str]:
+    out = ["## Load-generator clients", ""]
+    reason = _unavailable(cost)
+    if reason:
+        return [*out, f"Not measured: {reason}. Clients used: `{chosen}`.", ""]
+    out.append(
+        f"Load-generator CPU per delivered message for each client kind, "
+        f"{cost['receivers']} receivers of {_label(cost['server'])}, "
+        f"{cost['messages']} messages a burst. The cheapest, **`{chosen}`**, is used for "
+        "everything else. `frame`: a websocket client on a bare asyncio protocol that "
+        "splits frames itself; `raw`: engine.io/socket.io text frames on an aiohttp "
+        "websocket; `socketio`: `socketio.AsyncClient`."
+    )
+    out.append("")
+    rows = [
+        [
+            f"`{kind}`",
+            _number(figures.get("us_per_message"), 2),
+            _number(figures.get("rate")),
+            _number(figures.get("loadgen_cpu"), 2),
+        ]
+        for kind, figures in cost.get("kinds", {}).items()
+    ]
+    out += _table(["client", "µs CPU per message", "deliveries/s", "load-gen CPU"], rows)
+    return [*out, ""]
+
+
+def _profile_section(profile: dict[str, Any]) -> list[str]:
+    out = ["## Where the time goes", ""]
+    reason = _unavailable(profile)
+    if reason:
+        return [*out, f"Not available: {reason}", ""]
+    per_message = profile.get("server_us_per_message")
+    out.append(
+        f"py-spy sampled `roomkit serve` (asyncio loop) for {profile.get('samples')} "
+        f"samples while it fanned bursts out to {profile.get('receivers')} receivers. "
+        f"The server spent **{_number(per_message, 1)} µs of CPU per delivered message**; "
+        "the tables split that by the code that was running (self time), and show the "
+        "inclusive cost of the steps of the fan-out path."
+    )
+    out.append("")
+    rows = [
+        [row["what"], _number(100 * row["share"], 1, "%"), _number(row["us_per_message"], 2)]
+        for row in profile.get("by_package", [])
+    ]
+    out += _table(["code running (self time)", "share", "µs per message"], rows)
+    out.append("")
+    rows = [
+        [
+            f"`{row['function']}`",
+            row["what"],
+            _number(100 * row["share"], 1, "%"),
+            _number(row["us_per_message"], 2),
+        ]
+        for row in profile.get("path", [])
+    ]
+    out += _table(["function (inclusive)", "what it does", "share", "µs per message"], rows)
+    out.append("")
+    rows = [
+        [f"`{row['what']}`", _number(100 * row["share"], 1, "%")]
+        for row in profile.get("top_functions", [])
+    ]
+    out += _table(["hottest functions (self time)", "share"], rows)
+    return [*out, ""]
+
+
+def _feedback_section(feedback: dict[str, Any]) -> list[str]:
+    out = ["## Feedback speed", ""]
+    reason = _unavailable(feedback)
+    if reason:
+        return [*out, f"Not available: {reason}.", ""]
+    out.append(
+        "Wall time of `await check(...)` for each exercise (run against its solution), "
+        "and of `roomkit grade` over every notebook."
+    )
+    out.append("")
+    rows = [
+        [f"`{name}`", _number(seconds, 3)] for name, seconds in feedback.get("checks", {}).items()
+    ]
+    out += _table(["exercise check", "seconds"], rows)
+    grade = feedback.get("grade", {})
+    if grade:
+        out += [
+            "",
+            f"`roomkit grade` over {grade.get('notebooks')} notebooks: "
+            f"{_number(grade.get('seconds'), 2)} s (exit status {grade.get('status')}).",
+        ]
+    return [*out, ""]
+
+
+def render(results: dict[str, Any], image: str | None) -> str:
+    """The Markdown page for ``results`` (``image``: the plot's file name, if drawn)."""
+    machine = results.get("machine", {})
+    config = results.get("config", {})
+    scenarios = results.get("scenarios", {})
+    versions = machine.get("versions", {})
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `make bench` (python -m benchmarks) from "
+        "benchmarks/results/latest.json: edit benchmarks/report.py, not this file. -->",
+        "",
+        f"Measured {results.get('generated')} in {results.get('seconds')} s with "
+        f"`{config.get('command', 'python -m benchmarks')}`"
+        + (" (**--quick: toy sizes, the numbers mean nothing**)" if config.get("quick") else "")
+        + ".",
+        "",
+        f"- Machine: {machine.get('cpus')} x {machine.get('cpu_model')}, "
+        f"{machine.get('platform')}; load average at start "
+        f"{machine.get('load_average_at_start')}.",
+        "- Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()),
+        f"- Pinning: servers on core {config.get('server_cpu')}, load generator (and the "
+        f"sender) on core {config.get('loadgen_cpu')} (`taskset -c`; None = not pinned).",
+        f"- Sizes: N = {config.get('sizes')}, {config.get('deliveries'):,} deliveries per "
+        f"fan-out burst, {config.get('runs')} runs per figure (median), "
+        f"{config.get('workers')} load-generator process(es) per room, "
+        f"clients `{results.get('client_kind')}`.",
+        "- Servers: `roomkit serve --port P --no-rate-limit --log-level WARNING "
+        "--loop asyncio|uvloop`, `python -m benchmarks.bare_server` (python-socketio on "
+        "aiohttp, nothing else) and `node benchmarks/node_server.js` (socket.io 4.8 "
+        "defaults). All speak the same `/chat` protocol and send the same payload.",
+        "",
+    ]
+    fanout = scenarios.get("fanout", {})
+    if _unavailable(fanout) is None and fanout.get("sizes"):
+        out += _targets(fanout)
+        out += _fanout_sections(fanout)
+        if image is None:
+            out = [line for line in out if "](benchmarks.png)" not in line]
+    else:
+        out += ["## Room fan-out", "", f"Not available: {_unavailable(fanout)}", ""]
+    out += _profile_section(scenarios.get("profile", {"available": False}))
+    out += _memory_section(scenarios.get("memory", {"available": False}))
+    out += _scaleout_section(scenarios.get("scaleout", {"available": False}))
+    out += _client_section(
+        scenarios.get("client-cost", {"available": False}), str(results.get("client_kind"))
+    )
+    out += _feedback_section(scenarios.get("feedback", {"available": False}))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_plot(results: dict[str, Any], path: Path) -> bool:
+    """Draw throughput and p99 against N for every server; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fanout = results.get("scenarios", {}).get("fanout", {})
+    sizes: dict[str, Any] = fanout.get("sizes", {})
+    if not sizes:
+        return False
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ns = [int(size) for size in sizes]
+    for name in fanout.get("servers", []):
+        rates = [sizes[s]["servers"][name]["throughput"].get("rate") for s in sizes]
+        p99s = [sizes[s]["servers"][name]["latency"].get("p99_ms") for s in sizes]
+        left.plot(ns, [r or math.nan for r in rates], marker="o", label=_label(name))
+        right.plot(ns, [p or math.nan for p in p99s], marker="o", label=_label(name))
+    left.set(title="Fan-out throughput", xlabel="receivers in the room (N)")
+    left.set_ylabel("delivered messages / s")
+    right.set(title="p99 latency, paced sender", xlabel="receivers in the room (N)")
+    right.set_ylabel("ms")
+    for axes in (left, right):
+        axes.set_xticks(ns)
+        axes.grid(alpha=0.3)
+    left.set_ylim(bottom=0)
+    right.set_ylim(bottom=0)
+    left.legend(fontsize=8)
+    figure.suptitle(f"roomkit benchmarks, {results.get('generated', '')}", fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def write_docs(results: dict[str, Any], docs: Path) -> None:
+    """Write ``docs`` and, beside it, ``benchmarks.png`` when matplotlib is installed."""
+    results = clean(results)
+    image = docs.with_name("benchmarks.png")
+    drawn = write_plot(results, image)
+    page = render(results, image.name if drawn else None)
+    if drawn and image.name != "benchmarks.png":
+        page = page.replace("](benchmarks.png)", f"]({image.name})")
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(page)

@@ -1,0 +1,45 @@
+"""Smoke test of the benchmark harness at its smallest size: it runs end to end
+against real server processes and writes well-formed results and a docs page.
+
+Timings are not asserted (they would only measure the machine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("psutil")
+
+
+def test_smallest_benchmark_run_writes_results_and_docs(tmp_path: Path) -> None:
+    results_path, docs_path = tmp_path / "latest.json", tmp_path / "benchmarks.md"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--scenarios", "fanout"]
+    command += ["--servers", "bare,roomkit", "--sizes", "3", "--client", "frame"]
+    command += ["--results", str(results_path), "--docs", str(docs_path)]
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=50, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(results_path.read_text())
+    assert results["client_kind"] == "frame"
+    at_size = results["scenarios"]["fanout"]["sizes"]["3"]
+    assert set(at_size["servers"]) == {"bare", "roomkit"}
+    for name, figures in at_size["servers"].items():
+        for run in figures["throughput"]["runs"] + figures["latency"]["runs"]:
+            # Every receiver got every message of every burst, before the deadline.
+            assert run["delivered"] == run["expected"] == run["messages"] * 3, name
+            assert not run["timed_out"], name
+        assert figures["throughput"]["rate"] > 0, name
+        assert 0 < figures["latency"]["p50_ms"] <= figures["latency"]["p99_ms"], name
+
+    page = docs_path.read_text()
+    assert "## Room fan-out" in page
+    assert "| bare python-socketio (asyncio) |" in page
+    assert "| roomkit serve (asyncio) |" in page
