@@ -265,20 +265,37 @@ def _feedback_section(feedback: dict[str, Any]) -> list[str]:
     if reason:
         return [*out, f"Not available: {reason}.", ""]
     out.append(
-        "Wall time of `await check(...)` for each exercise (run against its solution), "
-        "and of `roomkit grade` over every notebook."
+        "Wall time of `await check(id)` for each exercise, against its reference "
+        "solution, in a fresh Python process (like a new kernel), exercises in course "
+        "order. The first pass includes the imports the first check of a session pays; "
+        "the second is what a learner waits for every later check."
     )
     out.append("")
+    checks = feedback.get("checks", {})
+    first, second = checks.get("first_pass", {}), checks.get("second_pass", {})
     rows = [
-        [f"`{name}`", _number(seconds, 3)] for name, seconds in feedback.get("checks", {}).items()
+        [
+            f"`{exercise}`",
+            str(timing.get("tests")),
+            "yes" if timing.get("passed") else "NO",
+            _number(timing.get("seconds"), 3),
+            _number(second.get(exercise, {}).get("seconds"), 3),
+        ]
+        for exercise, timing in first.items()
     ]
-    out += _table(["exercise check", "seconds"], rows)
+    out += _table(["exercise", "tests", "passed", "first pass (s)", "second pass (s)"], rows)
     grade = feedback.get("grade", {})
-    if grade:
+    reason = _unavailable(grade)
+    if reason:
+        out += ["", f"`roomkit grade`: not available: {reason}."]
+    elif grade:
+        result = grade.get("result") or {}
         out += [
             "",
-            f"`roomkit grade` over {grade.get('notebooks')} notebooks: "
-            f"{_number(grade.get('seconds'), 2)} s (exit status {grade.get('status')}).",
+            f"`{grade.get('command')}` ({grade.get('notebooks')} notebooks, "
+            f"{grade.get('exercises')} exercises): {_number(grade.get('seconds'), 2)} s, "
+            f"exit status {grade.get('status')}, {result.get('passed')} of "
+            f"{result.get('total')} exercises passed.",
         ]
     return [*out, ""]
 
