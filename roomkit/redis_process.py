@@ -47,6 +47,10 @@ class RedisProcess:
         ``"redis-server"``.
     :param start_timeout: seconds to wait for the server to be ready. Default 10.
     :param stop_timeout: seconds to wait after SIGTERM before SIGKILL. Default 5.
+    :param new_session: run Redis in its own session, so a terminal's Ctrl-C
+        reaches only its parent, which can then stop things in order (the
+        cluster command). Default False: Redis shares its parent's process
+        group and goes down with it on Ctrl-C.
     """
 
     def __init__(
@@ -57,12 +61,14 @@ class RedisProcess:
         executable: str = "redis-server",
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        new_session: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.executable = executable
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.new_session = new_session
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
         self._process: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
@@ -130,7 +136,7 @@ class RedisProcess:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # a terminal's Ctrl-C is for our parent, not for Redis
+            start_new_session=self.new_session,
         )
         try:
             await asyncio.wait_for(self._read_until_ready(), self.start_timeout)
