@@ -13,6 +13,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from roomkit.app import create_app
+from roomkit.cluster import add_cluster_command
 from roomkit.settings import Limits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
@@ -35,6 +36,12 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--redis-url",
         default=None,
         help="share rooms and presence with other servers through this Redis",
+    )
+    serve.add_argument(
+        "--node-ttl",
+        type=float,
+        default=10.0,
+        help="with --redis-url: seconds within which a dead server's members disappear (10)",
     )
     serve.add_argument(
         "--no-rate-limit", action="store_true", help="turn the per-connection rate limit off"
@@ -76,11 +83,19 @@ def _serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args, token)
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
-    print(f"roomkit serving on {base}  (chat page {base}/, admin page {base}/admin)", flush=True)
-    if generated:
-        print(f"admin token (set ROOMKIT_ADMIN_TOKEN to choose one): {token}", flush=True)
+
+    def announce(_: str) -> None:
+        # run_app calls this once the port is open: the line means "ready".
+        print(
+            f"roomkit serving on {base}  (chat page {base}/, admin page {base}/admin)", flush=True
+        )
+        if generated:
+            print(f"admin token (set ROOMKIT_ADMIN_TOKEN to choose one): {token}", flush=True)
+
     loop = _new_event_loop(args.loop)
-    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=2.0, loop=loop)
+    web.run_app(
+        app, host=args.host, port=args.port, print=announce, shutdown_timeout=2.0, loop=loop
+    )
     return 0
 
 
@@ -104,6 +119,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         Settings(),
         admin_token=admin_token,
         redis_url=args.redis_url,
+        node_ttl=args.node_ttl,
         limits=limits,
         user_token_secret=secret,
         require_user_token=args.require_user_token,
@@ -141,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
     _add_token(commands)
+    add_cluster_command(commands)
     return parser
 
 
