@@ -143,6 +143,7 @@ def _uses_any(source: str, names: set[str]) -> bool:
 
 def _parses(source: str, where: str, problems: list[str]) -> ast.Module | None:
     try:
+        compile(source, where, "exec", dont_inherit=True)  # ast.parse allows a top-level await
         return ast.parse(source)
     except SyntaxError as error:
         problems.append(
