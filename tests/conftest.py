@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support import ADMIN_TOKEN, Connect
 
 from roomkit import Settings, create_app
 from roomkit.testing import RecordingClient, RunningServer, connect, serve
 
 pytest_plugins = ["redis_fixtures"]  # tests/redis_fixtures.py: a real Redis per test
-
-ADMIN_TOKEN = "test-admin-token"
-
-Connect = Callable[..., Awaitable[RecordingClient]]
 
 
 @pytest.fixture

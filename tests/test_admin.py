@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import ADMIN_TOKEN, Connect
+from support import ADMIN_TOKEN, Connect
 
 from roomkit import Settings, create_app
 from roomkit.errors import ConnectRefused

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Connect
+from support import Connect
 
 from roomkit import Limits, Settings
 from roomkit.errors import ConnectRefused

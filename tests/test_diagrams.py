@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Connect
+from support import Connect
 
 from roomkit.diagrams import delivery, topology
 from roomkit.testing import RunningServer
