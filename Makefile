@@ -51,7 +51,9 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: setup lint typecheck
+	$(BIN)/roomkit build --check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax solutions notebooks
 
 serve: setup
 	$(BIN)/roomkit serve

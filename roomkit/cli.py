@@ -14,6 +14,7 @@ from aiohttp import web
 
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
+from roomkit.course_cli import add_course_commands
 from roomkit.settings import Limits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_token(commands)
     add_cluster_command(commands)
+    add_course_commands(commands)
     return parser
 
 
