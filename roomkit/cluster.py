@@ -192,6 +192,7 @@ async def run_cluster(
     node_ttl: float = 10.0,
     log_level: str = "WARNING",
     stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
 ) -> int:
     """Run Redis and ``nodes`` servers until ``stop`` is set or a server dies.
 
@@ -203,6 +204,7 @@ async def run_cluster(
     :param log_level: the servers' logging level. Default ``"WARNING"``.
     :param stop: set it to stop the cluster. Default: a new event nobody sets
         (the cluster runs until a server dies or the task is cancelled).
+    :param ready: set once every server serves. Default None.
     :returns: 0 after a requested stop, 1 when a server died or did not start.
     """
     stop = stop or asyncio.Event()
@@ -234,6 +236,8 @@ async def run_cluster(
             source = "random; set ROOMKIT_ADMIN_TOKEN to choose one" if generated else "from env"
             print(f"admin token ({source}): {token}", flush=True)
             print("press Ctrl-C to stop", flush=True)
+            if ready is not None:
+                ready.set()
             return await _until_stop_or_death(stop, servers)
         finally:
             await asyncio.gather(*(server.stop() for server in servers))
