@@ -3,26 +3,50 @@
 Each exercise in the manifest must have a solution region in its notebook, a
 generated stub in ``notebooks/`` that is up to date, and a test module; and
 nothing may be left over: no test module, learner notebook or stray file
-without its counterpart. (That the tests pass on the reference and fail on the
-stubs is checked by grading both; see ``tests/test_integrity.py``.)
+without its counterpart. Each solution notebook also has the course's shape:
+learning goals first, every code cell introduced by markdown, and a recap, the
+source's questions and what comes next at the end. (That the tests pass on the
+reference and fail on the stubs is checked by grading both; see
+``tests/test_integrity.py``.)
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
+from typing import Any
 
 from roomkit.authoring import (
     AuthoringError,
     build,
+    cell_source,
     notebook_problems,
     read_notebook,
     solution_notebooks,
 )
 from roomkit.manifest import MANIFEST, Course, Exercise
 
-__all__ = ["course_problems", "exercise_test_problems"]
+__all__ = ["course_problems", "exercise_test_problems", "shape_problems"]
 
 PLACEHOLDER = "TODO"
+GOALS = "Learning goals"
+CLOSING_SECTIONS = ("## Recap", "## Questions from the source", "## What comes next")
+
+
+def shape_problems(notebook: Any, name: str) -> list[str]:
+    """Where solution notebook ``name`` departs from the course's shape (docs/instructors.md)."""
+    cells = notebook.cells
+    problems = []
+    if not cells or cells[0].cell_type != "markdown" or GOALS not in cell_source(cells[0]):
+        problems.append(f"{name}: the first cell must be markdown with the {GOALS}")
+    markdown = "\n".join(cell_source(cell) for cell in cells if cell.cell_type == "markdown")
+    problems.extend(
+        f"{name}: no '{section}' section" for section in CLOSING_SECTIONS if section not in markdown
+    )
+    for number, (before, cell) in enumerate(itertools.pairwise(cells), start=2):
+        if cell.cell_type == "code" and before.cell_type != "markdown":
+            problems.append(f"{name} cell {number}: introduce this code cell with some prose")
+    return problems
 
 
 def _exercise_constant(module: ast.Module) -> object:
@@ -71,11 +95,13 @@ def course_problems(course: Course) -> list[str]:
     ``tests/exercises/``: one readable line per problem, empty when all agree."""
     problems: list[str] = []
     solutions = {path.name: path for path in solution_notebooks(course)}
-    for notebook in sorted({exercise.notebook for exercise in course.exercises}):
-        if notebook not in solutions:
-            problems.append(f"{MANIFEST} names {notebook}, which is not in solutions/")
+    for listed in sorted({exercise.notebook for exercise in course.exercises}):
+        if listed not in solutions:
+            problems.append(f"{MANIFEST} names {listed}, which is not in solutions/")
     for name, path in solutions.items():
-        problems.extend(notebook_problems(read_notebook(path), name, course.in_notebook(name)))
+        notebook = read_notebook(path)
+        problems.extend(notebook_problems(notebook, name, course.in_notebook(name)))
+        problems.extend(shape_problems(notebook, name))
     allowed = {*solutions, MANIFEST.name}
     for path in sorted(course.solutions_dir.iterdir()):
         if path.name not in allowed and not path.name.startswith("."):
@@ -85,9 +111,9 @@ def course_problems(course: Course) -> list[str]:
             )
     for exercise in course.exercises:
         problems.extend(exercise_test_problems(course, exercise))
-    listed = {exercise.tests for exercise in course.exercises}
+    test_modules = {exercise.tests for exercise in course.exercises}
     for path in sorted(course.tests_dir.glob("test_*.py")):
-        if path.name not in listed:
+        if path.name not in test_modules:
             problems.append(f"{path.relative_to(course.root)}: no exercise in {MANIFEST} names it")
     try:
         report = build(course, check=True)

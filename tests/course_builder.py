@@ -83,12 +83,17 @@ def notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def solution_notebook(exercise_source: str = SOLVED) -> nbformat.NotebookNode:
+    """A solution notebook in the course's shape, with exercise 9.1."""
     return notebook(
-        new_markdown_cell("# 09 · Demo"),
+        new_markdown_cell("# 09 · Demo\n\n**Learning goals.** Echo."),
         code(SETUP, "setup"),
+        new_markdown_cell("## Exercise 9.1 · Echo"),
         code(exercise_source, "exercise", "exercise-9.1"),
+        new_markdown_cell("Try it:"),
         code(DEMO),
+        new_markdown_cell("Check it:"),
         code('await check("9.1")'),
+        new_markdown_cell("## Recap\n\n## Questions from the source\n\n## What comes next"),
     )
 
 

@@ -40,7 +40,7 @@ def _stub(path: Path) -> nbformat.NotebookNode:
 def test_stub_replaces_each_solution_region_with_todo_and_raise(tmp_path: Path) -> None:
     make_course(tmp_path)
     stub = _stub(tmp_path / "solutions" / "09_demo.ipynb")
-    exercise = stub.cells[2]
+    exercise = stub.cells[3]
     assert exercise.source == (
         "def register_echo(sio: socketio.AsyncServer) -> None:\n"
         '    """Answer "echo" with the text it carried."""\n'
@@ -50,24 +50,24 @@ def test_stub_replaces_each_solution_region_with_todo_and_raise(tmp_path: Path) 
     assert exercise.metadata == {"tags": ["exercise", "exercise-9.1"]}
     assert stub.cells[1].source == SETUP
     # The demo cell calls the learner's function: it raises until the exercise is solved.
-    assert stub.cells[3].metadata["tags"] == ["raises-exception"]
-    assert "tags" not in stub.cells[4].metadata
+    assert stub.cells[5].metadata["tags"] == ["raises-exception"]
+    assert "tags" not in stub.cells[7].metadata
 
 
 def test_stub_drops_outputs_counts_and_volatile_metadata(tmp_path: Path) -> None:
     make_course(tmp_path)
     path = tmp_path / "solutions" / "09_demo.ipynb"
     solution = read_notebook(path)
-    demo = solution.cells[3]
+    demo = solution.cells[5]
     demo.outputs = [new_output("stream", name="stdout", text="hello\n")]
     demo.execution_count = 7
     demo.metadata.update({"scrolled": True, "execution": {"iopub.status.idle": "2024"}})
     solution.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
     course = load_course(tmp_path)
     stub = make_stub(solution, path.name, course.in_notebook(path.name))
-    assert stub.cells[3].outputs == []
-    assert stub.cells[3].execution_count is None
-    assert stub.cells[3].metadata == {"tags": ["raises-exception"]}
+    assert stub.cells[5].outputs == []
+    assert stub.cells[5].execution_count is None
+    assert stub.cells[5].metadata == {"tags": ["raises-exception"]}
     assert stub.metadata["language_info"] == {"name": "python"}
 
 
@@ -87,8 +87,8 @@ def test_region_at_top_level_marks_the_exercise_cell_as_raising(tmp_path: Path) 
     course = load_course(tmp_path)
     top_level = "### BEGIN SOLUTION\ndef register_echo(sio):\n    pass\n### END SOLUTION"
     stub = make_stub(solution_notebook(top_level), "09_demo.ipynb", course.exercises)
-    assert stub.cells[2].source.startswith("# TODO")
-    assert "raises-exception" in stub.cells[2].metadata["tags"]
+    assert stub.cells[3].source.startswith("# TODO")
+    assert "raises-exception" in stub.cells[3].metadata["tags"]
 
 
 @pytest.mark.parametrize(
@@ -163,11 +163,11 @@ def test_build_does_not_overwrite_a_notebook_someone_worked_in(tmp_path: Path) -
     course = make_built_course(tmp_path)
     target = tmp_path / "notebooks" / "09_demo.ipynb"
     worked = read_notebook(target)
-    worked.cells[2].execution_count = 3
+    worked.cells[3].execution_count = 3
     nbformat.write(worked, target)
     report = build(course)
     assert report.refused == ["notebooks/09_demo.ipynb"]
-    assert read_notebook(target).cells[2].execution_count == 3
+    assert read_notebook(target).cells[3].execution_count == 3
     assert build(course, force=True).written == ["notebooks/09_demo.ipynb"]
 
 

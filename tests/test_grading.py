@@ -164,7 +164,7 @@ def test_running_out_of_time_is_reported_as_timed_out(tmp_path: Path) -> None:
     course = make_built_course(tmp_path / "course", tests=OVERRUNNING_TESTS)
     learner = nbformat.read(course.notebooks_dir / "09_demo.ipynb", as_version=4)
     learner.cells[1].source = "import asyncio\n\nimport socketio"
-    learner.cells[2].source = SLOW_ECHO
+    learner.cells[3].source = SLOW_ECHO
     nbformat.write(learner, tmp_path / "09_demo.ipynb")
     done = run_grade(
         "09_demo.ipynb", "--json", "grades.json", "--root", str(course.root), cwd=tmp_path

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 import nbformat
-from course_builder import REPO, make_built_course
+from course_builder import REPO, code, make_built_course, notebook, solution_notebook
+from nbformat.v4 import new_markdown_cell
 
-from roomkit.integrity import course_problems
+from roomkit.integrity import course_problems, shape_problems
 from roomkit.manifest import load_course
 
 
@@ -66,3 +67,15 @@ def test_leftovers_and_gaps_are_reported(tmp_path: Path) -> None:
     assert "its test module tests/exercises/test_9_1_echo.py does not exist" in "\n".join(
         course_problems(course)
     )
+
+
+def test_notebooks_keep_the_course_shape() -> None:
+    assert shape_problems(solution_notebook(), "09_demo.ipynb") == []
+    bare = notebook(code("x = 1"), new_markdown_cell("Some prose."), code("y = 2"), code("z = 3"))
+    assert shape_problems(bare, "09_demo.ipynb") == [
+        "09_demo.ipynb: the first cell must be markdown with the Learning goals",
+        "09_demo.ipynb: no '## Recap' section",
+        "09_demo.ipynb: no '## Questions from the source' section",
+        "09_demo.ipynb: no '## What comes next' section",
+        "09_demo.ipynb cell 4: introduce this code cell with some prose",
+    ]
