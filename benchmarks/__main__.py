@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -224,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         # This process sends every message; it shares the load generator's core.
         os.sched_setaffinity(0, {config.loadgen_cpu})
     results = asyncio.run(run(config, scenarios, args.client))
+    if any("error" in found for found in results["scenarios"].values()):
+        logger.info("server logs kept in %s", config.log_dir)
+    else:
+        shutil.rmtree(config.log_dir, ignore_errors=True)
     results["config"]["quick"] = args.quick
     results["config"]["command"] = "python -m benchmarks " + " ".join(
         argv if argv is not None else sys.argv[1:]

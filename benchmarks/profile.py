@@ -1,12 +1,13 @@
 """Where a roomkit server spends its time under a fan-out burst: a py-spy profile.
 
-py-spy attaches to the running ``roomkit serve`` process and samples its
-Python stacks while the load generator keeps the server busy with bursts to
-the largest room. The samples are summarised three ways: by the package whose
-code was running (self time), by the hottest functions (self time), and by a
-few functions of the fan-out path (inclusive time). Multiplied by the server's
-CPU time per delivered message, they say how many microseconds each part costs
-per delivered message.
+py-spy attaches to a running ``roomkit serve`` process and samples its stacks,
+native frames included (so the cyclic garbage collector and system calls show
+up), while the load generator keeps it busy with bursts to the largest room.
+Sampling native stacks pauses the server for each sample, so the server's CPU
+time per delivered message is measured before the profiler attaches; the
+samples only split that time. They are summarised three ways: by what was
+running (self time), by the hottest functions, and by a few functions of the
+fan-out path (inclusive time).
 """
 
 from __future__ import annotations
@@ -20,20 +21,29 @@ from typing import Any
 
 from benchmarks.harness import Room, median
 from benchmarks.scenarios import Config, py_spy
-from benchmarks.servers import SERVER_KINDS, ServerProcess
+from benchmarks.servers import SERVER_KINDS, ServerKind, ServerProcess
 
 __all__ = ["profile", "summarise"]
 
-# (what, path fragments): the first whose fragment is in a sample's leaf frame wins.
+GARBAGE_COLLECTOR = "cyclic garbage collector"
+# Native leaf functions that are system calls: (what, function name fragments).
+SEND_CALLS = "send()/write() system calls, one per frame per recipient"
+GETPID_CALLS = "getpid() system calls, from asyncio's get_running_loop (per task)"
+SYSTEM_CALLS: list[tuple[str, tuple[str, ...]]] = [
+    (GETPID_CALLS, ("getpid",)),
+    (SEND_CALLS, ("send", "write")),
+    ("recv() system calls", ("recv", "read")),
+    ("epoll (waiting for sockets)", ("epoll",)),
+]
+# (what, path fragments) matched against the innermost Python frame (or C module).
 PACKAGES: list[tuple[str, tuple[str, ...]]] = [
-    ("JSON encoding/decoding", ("json/",)),
+    ("JSON encoding/decoding", ("json/", "_json")),
     ("roomkit code", ("roomkit/",)),
     ("socket.io: emit loop, one task per recipient", ("socketio/",)),
     ("engine.io: per-recipient queue and writer task", ("engineio/",)),
     ("aiohttp websocket: frame building, reading", ("aiohttp/",)),
-    ("asyncio socket writes/reads (send/recv syscalls)", ("asyncio/selector_events",)),
     ("asyncio queues", ("asyncio/queues",)),
-    ("asyncio tasks and event loop", ("asyncio/",)),
+    ("asyncio tasks, transports and event loop", ("asyncio/", "_asynciomodule", "uvloop")),
     ("logging", ("logging/",)),
 ]
 # Functions of the fan-out path whose inclusive share is reported.
@@ -66,6 +76,28 @@ def _parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
     return stacks
 
 
+def _is_python(location: str) -> bool:
+    return location.endswith(".py") or location.startswith("<frozen")
+
+
+def classify(frames: list[tuple[str, str]]) -> str:
+    """What a sampled stack (root first) was doing, for the by-package table."""
+    if any(function.startswith(("gc_collect", "collect_")) for function, _ in frames):
+        return GARBAGE_COLLECTOR
+    function, location = frames[-1]
+    if not _is_python(location) and ("libc" in location or "0x" in function):
+        for what, names in SYSTEM_CALLS:
+            if any(name in function for name in names):
+                return what
+    for _, location in reversed(frames):
+        for what, parts in PACKAGES:
+            if any(part in location for part in parts):
+                return what
+        if _is_python(location):
+            break
+    return "other (interpreter, C extensions)"
+
+
 def summarise(path: Path, us_per_message: float, top: int = 12) -> dict[str, Any]:
     """Shares of the samples in ``path``; ``us_per_message`` turns shares into µs."""
     stacks = _parse(path)
@@ -77,11 +109,7 @@ def summarise(path: Path, us_per_message: float, top: int = 12) -> dict[str, Any
     inclusive: collections.Counter[str] = collections.Counter()
     for frames, count in stacks:
         function, location = frames[-1]
-        package = next(
-            (what for what, parts in PACKAGES if any(part in location for part in parts)),
-            "other (C extensions, interpreter)",
-        )
-        by_package[package] += count
+        by_package[classify(frames)] += count
         by_function[f"{function} ({location})"] += count
         for name in {function for function, _ in frames}:
             inclusive[name] += count
@@ -113,18 +141,20 @@ def summarise(path: Path, us_per_message: float, top: int = 12) -> dict[str, Any
     }
 
 
-async def profile(config: Config, client_kind: str) -> dict[str, Any]:
-    """Profile ``roomkit serve`` under fan-out bursts to the largest room."""
-    spy = py_spy()
-    if spy is None:
-        return {"available": False, "reason": "py-spy is not installed (pip install '.[bench]')"}
-    kind = SERVER_KINDS["roomkit"]
+async def _profile_one(
+    spy: str, kind: ServerKind, config: Config, client_kind: str
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="roomkit-profile-") as scratch:
+        return await _record(spy, kind, config, client_kind, Path(scratch) / "samples.txt")
+
+
+async def _record(
+    spy: str, kind: ServerKind, config: Config, client_kind: str, samples_file: Path
+) -> dict[str, Any]:
     receivers = max(config.sizes)
     messages = max(10, round(config.deliveries / receivers))
     timeout = config.burst_timeout(messages * receivers)
     server = ServerProcess.start(kind, cpu=config.server_cpu, log_dir=config.log_dir)
-    samples_file = Path(tempfile.mkdtemp(prefix="roomkit-profile-")) / "profile.txt"
-    cost: list[float] = []
     try:
         room = await Room.open(
             [server],
@@ -137,22 +167,24 @@ async def profile(config: Config, client_kind: str) -> dict[str, Any]:
         )
         try:
             await room.burst(max(5, messages // 5), timeout=timeout)
-            # --nonblocking: sample without pausing the server, so it runs at speed.
+            cost = []
+            for _ in range(2):  # unprofiled: the CPU time the samples will split
+                result = await room.burst(messages, timeout=timeout)
+                server_cpu = sum(v for k, v in result.cpu.items() if k.startswith("server:"))
+                if result.delivered:
+                    cost.append(server_cpu * result.seconds / result.delivered * 1e6)
             recorder = await asyncio.create_subprocess_exec(
-                *[spy, "record", "--pid", str(server.process.pid), "--rate", "250"],
-                *["--duration", f"{max(1, round(config.profile_seconds))}", "--nonblocking"],
+                *[spy, "record", "--pid", str(server.process.pid), "--native", "--rate", "100"],
+                *["--duration", f"{max(1, round(config.profile_seconds))}"],
                 *["--format", "raw", "--output", str(samples_file)],
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.STDOUT,
             )
             deadline = asyncio.get_running_loop().time() + config.profile_seconds + timeout
             while recorder.returncode is None and asyncio.get_running_loop().time() < deadline:
-                result = await room.burst(messages, timeout=timeout)
-                server_cpu = sum(v for k, v in result.cpu.items() if k.startswith("server:"))
-                if result.delivered:
-                    cost.append(server_cpu * result.seconds / result.delivered * 1e6)
+                await room.burst(messages, timeout=timeout)
             try:
-                await asyncio.wait_for(recorder.wait(), 15.0)
+                await asyncio.wait_for(recorder.wait(), 30.0)
             except asyncio.TimeoutError:
                 recorder.kill()
                 await recorder.wait()
@@ -161,17 +193,27 @@ async def profile(config: Config, client_kind: str) -> dict[str, Any]:
             await room.close()
     finally:
         server.stop()
-    if not samples_file.exists():
-        return {
-            "available": False,
-            "reason": f"py-spy wrote no samples (exit {recorder.returncode})",
-        }
-    us_per_message = median(cost)
-    return {
-        "available": True,
+    return _read_samples(samples_file, recorder.returncode, median(cost)) | {
         "server": kind.name,
         "receivers": receivers,
         "messages": messages,
-        "server_us_per_message": us_per_message,
-        **summarise(samples_file, us_per_message),
     }
+
+
+def _read_samples(samples_file: Path, status: int | None, us_per_message: float) -> dict[str, Any]:
+    if not samples_file.exists():
+        return {"available": False, "reason": f"py-spy wrote no samples (exit status {status})"}
+    summary = summarise(samples_file, us_per_message)
+    return {"available": True, "server_us_per_message": us_per_message, **summary}
+
+
+async def profile(config: Config, client_kind: str) -> dict[str, Any]:
+    """Profile ``roomkit serve`` with its defaults, then without its speed options."""
+    spy = py_spy()
+    if spy is None:
+        return {"available": False, "reason": "py-spy is not installed (pip install '.[bench]')"}
+    profiles = {
+        name: await _profile_one(spy, SERVER_KINDS[name], config, client_kind)
+        for name in ("roomkit", "roomkit-asyncio")
+    }
+    return {"available": True, "profiles": profiles}

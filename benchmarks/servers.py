@@ -76,19 +76,24 @@ class ServerKind:
     :param name: short name used in results (``roomkit``, ``bare``, ``node``...).
     :param label: how tables and plots call it.
     :param family: ``roomkit``, ``bare`` or ``node``.
-    :param loop: the Python event loop it runs (``asyncio``/``uvloop``; ``""`` for node).
+    :param loop: the Python event loop it runs: ``asyncio``, ``uvloop``, or ``""``
+        for node and for ``roomkit serve``'s own default.
+    :param options: extra command-line options (roomkit only).
     """
 
     name: str
     label: str
     family: str
     loop: str = ""
+    options: tuple[str, ...] = ()
 
     def argv(self, port: int, redis_url: str | None = None) -> list[str]:
         """The command that serves on ``127.0.0.1:port``."""
         if self.family == "roomkit":
-            command = [sys.executable, "-m", "roomkit.cli", "serve", "--port", str(port)]
-            command += ["--no-rate-limit", "--log-level", "WARNING", "--loop", self.loop]
+            roomkit = Path(sys.executable).with_name("roomkit")
+            program = [str(roomkit)] if roomkit.exists() else [sys.executable, "-m", "roomkit"]
+            command = [*program, "serve", "--port", str(port), "--no-rate-limit"]
+            command += ["--log-level", "WARNING", *self.options]
             if redis_url:
                 command += ["--redis-url", redis_url]
             return command
@@ -109,8 +114,21 @@ class ServerKind:
 SERVER_KINDS = {
     kind.name: kind
     for kind in (
-        ServerKind("roomkit", "roomkit serve (asyncio)", "roomkit", "asyncio"),
-        ServerKind("roomkit-uvloop", "roomkit serve (uvloop)", "roomkit", "uvloop"),
+        ServerKind("roomkit", "roomkit serve (defaults)", "roomkit"),
+        ServerKind(
+            "roomkit-uvloop",
+            "roomkit serve --loop uvloop --gc-threshold 0",
+            "roomkit",
+            "uvloop",
+            ("--loop", "uvloop", "--gc-threshold", "0"),
+        ),
+        ServerKind(
+            "roomkit-asyncio",
+            "roomkit serve --loop asyncio --gc-threshold 0",
+            "roomkit",
+            "asyncio",
+            ("--loop", "asyncio", "--gc-threshold", "0"),
+        ),
         ServerKind("bare", "bare python-socketio (asyncio)", "bare", "asyncio"),
         ServerKind("bare-uvloop", "bare python-socketio (uvloop)", "bare", "uvloop"),
         ServerKind("node", "Node socket.io 4.8", "node"),
