@@ -14,6 +14,16 @@ from roomkit.testing import RecordingClient, RunningServer, connect, serve
 pytest_plugins = ["redis_fixtures"]  # tests/redis_fixtures.py: a real Redis per test
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # `make soak` runs tests/test_soak.py with --soak-cycles 2000; `make test` with the default.
+    parser.addoption(
+        "--soak-cycles",
+        type=int,
+        default=200,
+        help="connect/join/leave/disconnect cycles in tests/test_soak.py (200)",
+    )
+
+
 @pytest.fixture
 def settings() -> Settings:
     """Defaults, a known admin token, and no metrics timer."""
