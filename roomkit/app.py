@@ -16,7 +16,7 @@ from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
 from roomkit.redis_manager import RedisManager
 from roomkit.redis_store import RedisStore
-from roomkit.server import RoomkitServer
+from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
 from roomkit.tokens import user_token_middleware
@@ -89,11 +89,16 @@ def create_app(settings: Settings | None = None) -> web.Application:
         from roomkit.pages import add_page_routes
 
         add_page_routes(app, STATIC_DIR)
+    app.on_shutdown.append(_close_connections)
     app.cleanup_ctx.append(_store_lifetime)
     if manager is not None:  # listens from startup; cancelled and closed on cleanup
         app.cleanup_ctx.append(manager.lifetime)
     app.cleanup_ctx.append(_metrics_lifetime)
     return app
+
+
+async def _close_connections(app: web.Application) -> None:
+    await close_connections(app[SERVER_KEY])
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

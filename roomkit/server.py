@@ -13,7 +13,7 @@ from typing import Any
 
 import socketio
 
-__all__ = ["RoomkitServer", "ack_requested", "answer_error"]
+__all__ = ["RoomkitServer", "ack_requested", "answer_error", "close_connections"]
 
 _ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "roomkit_ack_requested", default=False
@@ -61,3 +61,21 @@ async def answer_error(
         return {"ok": False, "error": reason}
     await namespace.emit("error", {"event": event, "error": reason}, to=sid)
     return None
+
+
+async def close_connections(sio: socketio.AsyncServer) -> None:
+    """Disconnect every client of ``sio`` at once and stop its background tasks.
+
+    engine.io's own disconnect-all waits for every send queue to drain, which
+    never happens for a client that already vanished; so each socket is closed
+    without waiting. The ``None`` queued after the close packet ends the
+    socket's writer, which closes the websocket itself: otherwise aiohttp waits
+    out its shutdown timeout for clients (python-socketio's among them) that
+    do not close their end when told to.
+    """
+    eio = sio.eio
+    for eio_socket in list(eio.sockets.values()):
+        await eio_socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        await eio_socket.queue.put(None)
+    eio.sockets.clear()
+    await sio.shutdown()

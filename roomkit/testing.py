@@ -33,6 +33,7 @@ import socketio
 from aiohttp import web
 
 from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.server import close_connections
 
 __all__ = [
     "SYNC_EVENT",
@@ -99,14 +100,6 @@ class RunningServer:
         if self.stopped:
             return
         self.stopped = True
-        # engine.io's own disconnect-all waits for every send queue to drain,
-        # which never happens for a client that already vanished; close each
-        # socket without waiting instead.
-        eio = self.sio.eio
-        for eio_socket in list(eio.sockets.values()):
-            await eio_socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-        eio.sockets.clear()
-        await self.sio.shutdown()
         await self._runner.cleanup()
 
     async def __aenter__(self) -> RunningServer:
@@ -138,12 +131,18 @@ async def start_server(
     if isinstance(target, socketio.AsyncServer):
         app = web.Application()
         target.attach(app)
+        bare_server = target
+
+        async def close_bare_server(app: web.Application) -> None:
+            await close_connections(bare_server)
+
+        app.on_shutdown.append(close_bare_server)
     else:
         app = target
     sio = _server_of(target)
     # The barrier event of RecordingClient.sync(), answered on every namespace.
     sio.on(SYNC_EVENT, _sync_handler, namespace="*")
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -203,6 +202,7 @@ class RecordingClient:
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("connect_error", self._refused, namespace=namespace)
+        self.sio.on("disconnect", self._disconnected, namespace=namespace)
 
     def __repr__(self) -> str:
         return f"<RecordingClient {self.name} on {self.namespace} sid={self.sid}>"
@@ -211,6 +211,11 @@ class RecordingClient:
         async with self._arrived:
             self.received.append(Received(event, args))
             self._arrived.notify_all()
+
+    async def _disconnected(self, reason: Any = None) -> None:
+        # The server may end the connection (e.g. a stopped notebook server)
+        # before anyone calls disconnect(): release the HTTP session either way.
+        await self._http.close()
 
     def _refused(self, data: Any = None) -> None:
         message = data.get("message") if isinstance(data, dict) else data
