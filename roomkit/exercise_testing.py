@@ -66,16 +66,17 @@ Scenario = Callable[["Stage"], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class HandlerError:
-    """An exception a server handler raised: where, and what."""
+    """An exception raised in the server: while doing what, and the exception.
 
-    event: str
-    namespace: str
+    :param doing: e.g. ``"handling 'message' on /chat"``.
+    :param error: the exception.
+    """
+
+    doing: str
     error: BaseException
 
     def describe(self) -> str:
-        return f"handling {self.event!r} on {self.namespace} raised " + describe_exception(
-            self.error
-        )
+        return f"{self.doing}, raised {describe_exception(self.error)}"
 
 
 class _Collect(logging.Handler):
@@ -85,7 +86,8 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None:
-            self.errors.append(HandlerError(record.getMessage(), "?", record.exc_info[1]))
+            doing = f"in python-socketio ({record.getMessage()})"
+            self.errors.append(HandlerError(doing, record.exc_info[1]))
 
 
 class ObservedServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -113,7 +115,7 @@ class ObservedServer(socketio.AsyncServer):  # type: ignore[misc]
         except Exception as error:
             if event == "connect" and isinstance(error, TypeError):
                 raise  # python-socketio retries the legacy connect signature on TypeError
-            self.handler_errors.append(HandlerError(event, namespace, error))
+            self.handler_errors.append(HandlerError(f"handling {event!r} on {namespace}", error))
             if event == "connect":
                 raise socketio.exceptions.ConnectionRefusedError(
                     "the server's connect handler raised an exception"

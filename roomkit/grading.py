@@ -318,7 +318,7 @@ def run_tests(
         harness = _Harness(course, source, progress)
         _purge_test_modules(course.tests_dir)
         try:
-            pytest.main(_pytest_args(course, paths, in_thread), plugins=[harness])
+            status = pytest.main(_pytest_args(course, paths, in_thread), plugins=[harness])
         finally:
             _purge_test_modules(course.tests_dir)
         for nodeid, test in harness.results.items():
@@ -328,7 +328,7 @@ def run_tests(
         for exercise in exercises:
             result = results[exercise.id]
             if not result.problem and not result.results:
-                broken = "; ".join(harness.broken) or "no tests were collected"
+                broken = "; ".join(harness.broken) or f"pytest ended with {status!r}"
                 result.problem = f"the tests of exercise {exercise.id} did not run: {broken}"
     return [results[exercise.id] for exercise in exercises]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import nbclient
+import nbformat
 import pytest
 from course_builder import REPO
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 pytestmark = pytest.mark.notebooks
 

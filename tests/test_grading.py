@@ -133,7 +133,7 @@ def test_a_class_is_graded_into_readable_messages_json_and_csv(tmp_path: Path) -
     assert "01_namespaces.ipynb, cell" in syntax
 
     crash = "\n".join(grades["crash"]["1.1"]["messages"])
-    assert "handling 'connect' on /admin raised KeyError: 'token'" in crash
+    assert "Your server, handling 'connect' on /admin, raised KeyError: 'token'" in crash
     assert 'in admin_connect: if auth["token"] != admin_token:' in crash
     assert "site-packages" not in crash
 
