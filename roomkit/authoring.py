@@ -80,11 +80,13 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def cell_source(cell: Any) -> str:
+    """The cell's source as one string (notebook files may store a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
 
 def cell_tags(cell: Any) -> list[str]:
+    """The cell's tags (``metadata.tags``), empty when it has none."""
     tags = cell.get("metadata", {}).get("tags", [])
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
@@ -327,6 +329,7 @@ class BuildReport:
 
     @property
     def ok(self) -> bool:
+        """Nothing stale, refused or orphaned."""
         return not (self.stale or self.refused or self.orphans)
 
 

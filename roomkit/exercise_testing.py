@@ -76,6 +76,7 @@ class HandlerError:
     error: BaseException
 
     def describe(self) -> str:
+        """One line, then the learner's frames."""
         return f"{self.doing}, raised {describe_exception(self.error)}"
 
 
@@ -236,6 +237,7 @@ class Stage:
                     await client.sync(CALL_TIMEOUT)
 
     async def close(self) -> None:
+        """Disconnect every client (the stage's owner stops the server)."""
         for client in self.clients.values():
             await client.disconnect()
 
@@ -358,11 +360,15 @@ async def check_against_reference(
         "candidate": asyncio.ensure_future(_run(candidate_sio, scenario)),
         "reference": asyncio.ensure_future(_run(reference_sio, scenario)),
     }
-    _, pending = await asyncio.wait(runs.values(), timeout=timeout)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
+    try:
+        await asyncio.wait(runs.values(), timeout=timeout)
+    finally:
+        # Also when this test is cancelled: no run may outlive it.
+        pending = {task for task in runs.values() if not task.done()}
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
     if runs["reference"] in pending:
         raise BrokenTest(f"the reference did not finish the scenario within {timeout:g} s")
     reference_error = runs["reference"].exception()

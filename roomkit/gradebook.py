@@ -70,6 +70,7 @@ def to_json(submissions: Sequence[SubmissionResult]) -> dict[str, Any]:
 
 
 def write_json(submissions: Sequence[SubmissionResult], path: Path) -> None:
+    """Write :func:`to_json` of ``submissions`` to ``path``."""
     path.write_text(json.dumps(to_json(submissions), indent=2) + "\n", encoding="utf-8")
 
 

@@ -70,6 +70,7 @@ class TestResult:
 
     @property
     def passed(self) -> bool:
+        """Whether the test passed."""
         return self.outcome == "passed"
 
 
@@ -89,14 +90,17 @@ class ExerciseResult:
 
     @property
     def tests(self) -> int:
+        """How many tests ran."""
         return len(self.results)
 
     @property
     def failed(self) -> int:
+        """How many tests did not pass (failed or timed out)."""
         return sum(not result.passed for result in self.results)
 
     @property
     def passed(self) -> bool:
+        """Every test ran and passed."""
         return not self.problem and self.tests > 0 and self.failed == 0
 
     @property
@@ -108,6 +112,7 @@ class ExerciseResult:
 
     @property
     def messages(self) -> list[str]:
+        """``"<test>: <why>"`` for each test that did not pass (and the problem, if any)."""
         lines = [self.problem] if self.problem else []
         lines.extend(
             f"{result.name}: {result.message}" for result in self.results if not result.passed
@@ -115,6 +120,7 @@ class ExerciseResult:
         return lines
 
     def to_json(self) -> dict[str, Any]:
+        """The exercise's entry in ``roomkit grade --json``."""
         return {
             "id": self.exercise.id,
             "title": self.exercise.title,
@@ -142,17 +148,21 @@ class SubmissionResult:
 
     @property
     def passed(self) -> int:
+        """How many exercises passed."""
         return sum(result.passed for result in self.exercises)
 
     @property
     def score(self) -> float:
+        """The sum of the exercises' scores."""
         return round(sum(result.score for result in self.exercises), 2)
 
     @property
     def max_score(self) -> float:
+        """The sum of the exercises' points."""
         return sum(result.exercise.points for result in self.exercises)
 
     def to_json(self) -> dict[str, Any]:
+        """The submission as ``roomkit grade --json`` writes it."""
         return {
             "submission": self.label,
             "exercises": [result.to_json() for result in self.exercises],
@@ -201,6 +211,7 @@ class _Harness:
         self._loaded: dict[str, Implementation] = {}
 
     def implementation(self, exercise: Exercise) -> Implementation:
+        """The candidate for ``exercise``, loaded once per run."""
         if exercise.id not in self._loaded:
             self._loaded[exercise.id] = load(self.source, self.course, exercise)
         return self._loaded[exercise.id]

@@ -90,6 +90,7 @@ class Exercise:
 
     @property
     def sort_key(self) -> tuple[int, int]:
+        """``(notebook number, position)``, the course order."""
         match = _ID.match(self.id)
         assert match is not None  # load_course validated the id
         return int(match[1]), int(match[2])
@@ -108,18 +109,22 @@ class Course:
 
     @property
     def solutions_dir(self) -> Path:
+        """``solutions/``: the instructor's notebooks and the manifest."""
         return self.root / "solutions"
 
     @property
     def notebooks_dir(self) -> Path:
+        """``notebooks/``: the learners' notebooks, generated."""
         return self.root / "notebooks"
 
     @property
     def tests_dir(self) -> Path:
+        """``tests/exercises/``: one test module per exercise."""
         return self.root / "tests" / "exercises"
 
     @property
     def manifest_path(self) -> Path:
+        """``solutions/exercises.toml``."""
         return self.root / MANIFEST
 
     def exercise(self, exercise_id: str) -> Exercise:
@@ -138,6 +143,7 @@ class Course:
         return tuple(exercise for exercise in self.exercises if exercise.notebook == notebook)
 
     def test_path(self, exercise: Exercise) -> Path:
+        """Where ``exercise``'s test module is."""
         return self.tests_dir / exercise.tests
 
 
