@@ -110,6 +110,8 @@ def _field(payload: dict[str, Any], key: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class MessageRequest:
+    """A checked ``message``: ``text`` for the members of ``room``."""
+
     room: str
     text: str
 
@@ -124,6 +126,8 @@ def message_request(value: Any, limits: Limits) -> MessageRequest:
 
 @dataclass(frozen=True, slots=True)
 class CreateRequest:
+    """A checked ``create room``: the room's ``name``, ``topic`` and ``private`` flag."""
+
     name: str
     topic: str
     private: bool
@@ -142,6 +146,8 @@ def create_request(value: Any, limits: Limits) -> CreateRequest:
 
 @dataclass(frozen=True, slots=True)
 class InviteRequest:
+    """A checked ``invite``: display name ``name`` may join private ``room``."""
+
     room: str
     name: str
 
