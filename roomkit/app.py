@@ -14,8 +14,6 @@ from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
-from roomkit.redis_manager import RedisManager
-from roomkit.redis_store import RedisStore
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
@@ -54,7 +52,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
     store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
-    manager = RedisManager(settings.redis_url) if settings.redis_url else None
+    manager = None
+    if settings.redis_url:  # imported only when used, like the store's backend
+        from roomkit.redis_manager import RedisManager
+
+        manager = RedisManager(settings.redis_url)
     sio = RoomkitServer(
         client_manager=manager,
         async_mode="aiohttp",
@@ -72,8 +74,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 limits=settings.limits,
             ),
         )
-    if isinstance(store, RedisStore):  # refills Redis from, and reports dead nodes to, /chat
-        store.attach(chat)
+    store.attach(chat)
     admin = AdminNamespace(settings.admin_token, settings.limits)
     sio.register_namespace(chat)
     sio.register_namespace(admin)

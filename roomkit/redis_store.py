@@ -36,7 +36,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Iterable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -46,9 +46,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from roomkit.errors import StoreUnavailable, WaitTimeout
 from roomkit.redis_manager import cancel_and_wait, redis_client_options
-from roomkit.store import JoinResult, Member, Room, RoomStore, RoomSummary
+from roomkit.store import JoinResult, LocalPresence, Member, Room, RoomStore, RoomSummary
 
-__all__ = ["LocalPresence", "RedisStore", "redacted"]
+__all__ = ["RedisStore", "redacted"]
 
 logger = logging.getLogger("roomkit")
 
@@ -219,16 +219,6 @@ redis.call('DEL', nkey, p .. ':alive:' .. ARGV[2])
 redis.call('SREM', p .. ':nodes', ARGV[2])
 return 1
 """
-
-
-class LocalPresence(Protocol):
-    """What a :class:`RedisStore` asks of the server it runs in (the chat namespace)."""
-
-    def local_members(self) -> list[tuple[str, Member]]:
-        """``(room, member)`` for every room membership of this server's connections."""
-
-    async def members_gone(self, gone: list[tuple[str, str]]) -> None:
-        """Tell rooms that these ``(room, sid)`` members of a dead server are gone."""
 
 
 def redacted(url: str) -> str:

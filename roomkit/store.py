@@ -14,10 +14,11 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "JoinResult",
+    "LocalPresence",
     "Member",
     "Room",
     "RoomStore",
@@ -111,6 +112,16 @@ class JoinResult:
     already_member: bool
 
 
+class LocalPresence(Protocol):
+    """What a shared store asks of the server it runs in (the chat namespace)."""
+
+    def local_members(self) -> list[tuple[str, Member]]:
+        """``(room, member)`` for every room membership of this server's connections."""
+
+    async def members_gone(self, gone: list[tuple[str, str]]) -> None:
+        """Tell rooms that these ``(room, sid)`` members of a dead server are gone."""
+
+
 class RoomStore(abc.ABC):
     """Where rooms, their metadata and their members live.
 
@@ -125,6 +136,11 @@ class RoomStore(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Stop background work, remove this node's members, disconnect."""
+
+    def attach(self, presence: LocalPresence) -> None:  # noqa: B027 - optional hook
+        """Give the store the server's own view of its connections, so a shared
+        store can rebuild lost state and announce members of dead servers.
+        Default: nothing (a single-process store has no one to tell)."""
 
     @abc.abstractmethod
     async def create_room(self, room: Room, creator: Member) -> JoinResult | None:
