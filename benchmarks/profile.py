@@ -181,8 +181,10 @@ async def _record(
                 stderr=asyncio.subprocess.STDOUT,
             )
             deadline = asyncio.get_running_loop().time() + config.profile_seconds + timeout
+            # Short bursts: the server crawls while sampled, and the last burst
+            # should end soon after the profiler does.
             while recorder.returncode is None and asyncio.get_running_loop().time() < deadline:
-                await room.burst(messages, timeout=timeout)
+                await room.burst(max(5, messages // 10), timeout=timeout)
             try:
                 await asyncio.wait_for(recorder.wait(), 30.0)
             except asyncio.TimeoutError:

@@ -71,16 +71,16 @@ class Config:
 
     sizes: list[int] = field(default_factory=lambda: [100, 500])
     runs: int = 3
-    deliveries: int = 80_000
+    deliveries: int = 60_000
     latency_load: float = 5_000.0
-    latency_seconds: float = 1.5
+    latency_seconds: float = 1.0
     servers: list[str] = field(default_factory=lambda: list(SERVER_KINDS))
     workers: int = 1
     memory_clients: int = 1000
     scaleout_receivers: int = 500
     client_receivers: int = 100
     client_deliveries: int = 30_000
-    profile_seconds: float = 4.0
+    profile_seconds: float = 3.0
     timeout: float = 60.0
     log_dir: Path = field(default_factory=lambda: Path("/tmp/roomkit-bench-logs"))
     server_cpu: int | None = field(default_factory=lambda: _default_cpus()[0])

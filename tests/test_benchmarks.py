@@ -42,4 +42,21 @@ def test_smallest_benchmark_run_writes_results_and_docs(tmp_path: Path) -> None:
     page = docs_path.read_text()
     assert "## Room fan-out" in page
     assert "| bare python-socketio (asyncio) |" in page
-    assert "| roomkit serve (asyncio) |" in page
+    assert "| roomkit serve (defaults) |" in page
+
+
+def test_message_text_round_trips_burst_sequence_and_send_time() -> None:
+    from benchmarks.wire import burst_text, parse_text
+
+    assert parse_text(burst_text(7, 42, 123456789, padding=5)) == (7, 42, 123456789)
+    assert parse_text("hello: not a benchmark message") is None
+
+
+def test_profile_samples_are_classified_by_what_was_running() -> None:
+    from benchmarks.profile import GARBAGE_COLLECTOR, SEND_CALLS, classify
+
+    emit = ("AsyncManager.emit", "socketio/async_manager.py")
+    write = ("_SelectorSocketTransport.write", "asyncio/selector_events.py")
+    assert classify([emit, ("gc_collect_main", "libpython3.11.so.1.0")]) == GARBAGE_COLLECTOR
+    assert classify([write, ("send", "libc.so.6")]) == SEND_CALLS
+    assert classify([write, emit]).startswith("socket.io")
