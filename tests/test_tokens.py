@@ -33,7 +33,10 @@ def _expired(name: str = "alice") -> str:
 
 
 def _forged_claims(**claims: Any) -> str:
-    base = {"sub": "alice", "aud": "roomkit", "iat": int(time.time()), "exp": int(time.time()) + 60}
+    # Built at collection time, so valid for a day: a long test run must not
+    # turn "wrong audience" into "expired".
+    now = int(time.time())
+    base = {"sub": "alice", "aud": "roomkit", "iat": now, "exp": now + 86_400}
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not None}, SECRET, algorithm="HS256")
 
