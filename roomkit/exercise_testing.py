@@ -14,6 +14,11 @@ as::
 Session ids differ between runs, so every client's sid is replaced by
 ``<name id>`` before comparing, and error texts (the value of an ``"error"``
 key) are not compared: only that there is one. Every step is bounded in time.
+
+:func:`check_cluster_against_reference` does the same with several servers per
+implementation (a cluster) that share a ``redis-server`` of their own, for
+exercises about rooms that span servers; :func:`serve_cluster` is its way of
+serving one cluster, and notebooks use it too.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ import contextlib
 import inspect
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
+from redis.asyncio import Redis
+from redis.asyncio.client import Monitor
 
 from roomkit.errors import ConnectRefused, WaitTimeout
 from roomkit.feedback import (
@@ -38,12 +46,16 @@ from roomkit.feedback import (
     describe_exception,
 )
 from roomkit.implementations import Implementation
-from roomkit.testing import RecordingClient, connect, start_server
+from roomkit.redis_manager import RedisManager, cancel_and_wait
+from roomkit.redis_process import RedisProcess, RedisProcessError
+from roomkit.testing import RecordingClient, RunningServer, connect, start_server
 
 __all__ = [
     "CALL_TIMEOUT",
     "CONNECT_TIMEOUT",
     "RUN_TIMEOUT",
+    "SUBSCRIBE_TIMEOUT",
+    "Build",
     "HandlerError",
     "Install",
     "Observed",
@@ -51,7 +63,9 @@ __all__ = [
     "Scenario",
     "Stage",
     "check_against_reference",
+    "check_cluster_against_reference",
     "compare",
+    "serve_cluster",
 ]
 
 CALL_TIMEOUT = 1.0
@@ -59,9 +73,15 @@ CONNECT_TIMEOUT = 2.0
 RUN_TIMEOUT = 8.0
 ANY_ERROR_TEXT = "<any error text>"
 MAX_DIFFERENCES = 3
+SUBSCRIBE_TIMEOUT = 3.0
+SERVER_NAMES = "ABCDEFGH"
 
 Install = Callable[[Implementation, socketio.AsyncServer], "Awaitable[None] | None"]
 Scenario = Callable[["Stage"], Awaitable[None]]
+# build(implementation, redis_url, server_name): an async context manager that yields
+# one server of a cluster set up with the implementation's code, and on exit
+# releases what it started (a store, for instance).
+Build = Callable[[Implementation, str, str], AbstractAsyncContextManager[socketio.AsyncServer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,16 +156,29 @@ def _shown(args: Any) -> str:
     return "" if args == [] else " " + " ".join(repr(arg) for arg in args)
 
 
+def _shown_auth(auth: Mapping[str, Any]) -> dict[str, Any]:
+    """``auth`` as a failure message shows it: long tokens shortened, because the
+    course teaches never to echo secrets and signed tokens are unreadable anyway."""
+    return {
+        key: f"{value[:8]}..."
+        if key == "token" and isinstance(value, str) and len(value) > 24
+        else value
+        for key, value in auth.items()
+    }
+
+
 class Stage:
-    """The clients of one scenario run, against one server.
+    """The clients of one scenario run, against one server or a cluster.
 
     A scenario gets a stage and acts through it; the stage records what happens.
 
-    :param url: the server's URL.
+    :param url: the server's URL, or the URLs of a cluster's servers (named
+        A, B, ... in the scenario's steps).
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str | Sequence[str]) -> None:
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.url = self.urls[0]
         self.clients: dict[str, RecordingClient] = {}
         self.namespaces: dict[str, str] = {}
         self.refusals: dict[str, str | None] = {}
@@ -159,23 +192,27 @@ class Stage:
         namespace: str = "/",
         *,
         auth: Mapping[str, Any] | None = None,
+        server: int = 0,
     ) -> bool:
         """Connect client ``name`` to ``namespace``; returns whether it was accepted.
 
         :param name: a new client name (one client is one namespace connection).
         :param namespace: the namespace. Default ``"/"``.
         :param auth: the handshake's ``auth``. Default ``{"name": name}``.
+        :param server: which server of a cluster: 0 is A, 1 is B... Default 0.
         """
         if name in self.namespaces:
             raise ValueError(f"client {name!r} is already in this scenario")
+        where = f" on server {SERVER_NAMES[server]}" if len(self.urls) > 1 else ""
         self.steps.append(
-            f"{name} connects to {namespace}" + (f" with auth {dict(auth)!r}" if auth else "")
+            f"{name} connects to {namespace}{where}"
+            + (f" with auth {_shown_auth(auth)!r}" if auth else "")
         )
         self.namespaces[name] = namespace
         self.answers[name] = []
         try:
             client = await connect(
-                self.url, name, namespace=namespace, auth=auth, timeout=CONNECT_TIMEOUT
+                self.urls[server], name, namespace=namespace, auth=auth, timeout=CONNECT_TIMEOUT
             )
         except ConnectRefused as refusal:
             self.refusals[name] = refusal.reason
@@ -300,12 +337,11 @@ def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
     )
 
 
-async def _prepare(implementation: Implementation, install: Install) -> ObservedServer:
-    sio = ObservedServer()
+@contextlib.contextmanager
+def _setting_up(implementation: Implementation) -> Iterator[None]:
+    """Turn what the implementation's set-up code raises into a readable failure."""
     try:
-        result = install(implementation, sio)
-        if inspect.isawaitable(result):
-            await result
+        yield
     except ExerciseFailure:
         raise
     except NotImplementedError as error:
@@ -315,6 +351,14 @@ async def _prepare(implementation: Implementation, install: Install) -> Observed
             f"setting up a server with {implementation.label}'s code raised "
             + describe_exception(error)
         ) from None
+
+
+async def _prepare(implementation: Implementation, install: Install) -> ObservedServer:
+    sio = ObservedServer()
+    with _setting_up(implementation):
+        result = install(implementation, sio)
+        if inspect.isawaitable(result):
+            await result
     return sio
 
 
@@ -356,9 +400,17 @@ async def check_against_reference(
         reference_sio = await _prepare(reference, install)
     except ExerciseFailure as error:
         raise BrokenTest(f"the reference cannot be set up: {error}") from None
+    await _judge(_run(candidate_sio, scenario), _run(reference_sio, scenario), timeout)
+
+
+async def _judge(
+    candidate_run: Awaitable[Observed], reference_run: Awaitable[Observed], timeout: float
+) -> None:
+    """Run both concurrently, at most ``timeout`` seconds, and compare (see
+    :func:`check_against_reference` for what it raises)."""
     runs = {
-        "candidate": asyncio.ensure_future(_run(candidate_sio, scenario)),
-        "reference": asyncio.ensure_future(_run(reference_sio, scenario)),
+        "candidate": asyncio.ensure_future(candidate_run),
+        "reference": asyncio.ensure_future(reference_run),
     }
     try:
         await asyncio.wait(runs.values(), timeout=timeout)
@@ -381,6 +433,8 @@ async def check_against_reference(
             f"Scenario: {'; '.join(expected.steps)}"
         )
     candidate_error = runs["candidate"].exception()
+    if isinstance(candidate_error, ExerciseFailure):  # e.g. a cluster's set-up: already readable
+        raise candidate_error
     if candidate_error is not None:
         raise ExerciseFailure(
             "the scenario broke against your server: " + describe_exception(candidate_error)
@@ -504,3 +558,172 @@ def compare(expected: Observed, actual: Observed) -> None:
     errors = list(dict.fromkeys(error.describe() for error in actual.errors))
     message.extend(f"Your server, {error}" for error in errors[:2])
     raise ExerciseFailure("\n".join(message))
+
+
+# -- clusters: several servers that share one Redis ---------------------------------
+
+
+def _redis_managers(servers: Sequence[socketio.AsyncServer]) -> list[Any]:
+    return [
+        sio.manager
+        for sio in servers
+        if isinstance(sio.manager, socketio.AsyncRedisManager) and not sio.manager.write_only
+    ]
+
+
+async def _subscriptions(monitor: Monitor, expected: Counter[str]) -> None:
+    """Read Redis's MONITOR stream until it has shown ``expected`` SUBSCRIBEs per channel."""
+    while +expected:  # unary plus keeps the positive counts
+        words = (await monitor.next_command())["command"].split()
+        if words and words[0].upper() == "SUBSCRIBE":
+            expected.subtract(words[1:])
+
+
+async def _start_listeners(servers: Sequence[socketio.AsyncServer], timeout: float) -> None:
+    """Start each server's Redis listener now; return once Redis has run every SUBSCRIBE.
+
+    python-socketio starts the listener when the first client connects, and says
+    nothing once it has subscribed; an emit published before then never reaches
+    that server. Redis's MONITOR stream shows each SUBSCRIBE as Redis runs it, so
+    waiting for them is waiting for an event, not for time.
+    """
+    by_url: dict[str, list[socketio.AsyncServer]] = {}
+    for sio in servers:
+        if sio.manager in _redis_managers([sio]):
+            if sio.manager_initialized:
+                raise RuntimeError("start the Redis listeners before any client connects")
+            by_url.setdefault(sio.manager.redis_url, []).append(sio)
+    for url, group in by_url.items():
+        client = Redis.from_url(url)
+        try:
+            async with client.monitor() as monitor:
+                for sio in group:  # what python-socketio does on a first connection:
+                    sio.manager_initialized = True
+                    sio.manager.initialize()
+                expected = Counter(sio.manager.channel for sio in group)
+                try:
+                    await asyncio.wait_for(_subscriptions(monitor, expected), timeout)
+                except asyncio.TimeoutError:
+                    raise WaitTimeout(
+                        f"{sum(expected.values())} of {len(group)} Redis listeners did not "
+                        f"subscribe within {timeout:g} s"
+                    ) from None
+        finally:
+            await client.aclose()
+
+
+async def _stop_listeners(servers: Sequence[socketio.AsyncServer]) -> None:
+    """Cancel each Redis manager's listener and close its connections (python-socketio
+    leaves both running after the server stops)."""
+    for manager in _redis_managers(servers):
+        if isinstance(manager, RedisManager):
+            await manager.stop()
+            continue
+        listener = getattr(manager, "thread", None)
+        if listener is not None:
+            await cancel_and_wait(listener)
+        if manager.pubsub is not None:
+            await manager.pubsub.aclose()
+        if manager.redis is not None:
+            await manager.redis.aclose()
+        manager.connected = False
+
+
+@contextlib.asynccontextmanager
+async def serve_cluster(
+    *servers: socketio.AsyncServer, timeout: float = SUBSCRIBE_TIMEOUT
+) -> AsyncIterator[list[RunningServer]]:
+    """Serve each server on a port of its own, with its Redis listener subscribed.
+
+    ``async with serve_cluster(sio_a, sio_b) as (a, b):`` starts the servers
+    (:func:`roomkit.testing.start_server`), starts the pub/sub listener of every
+    ``socketio.AsyncRedisManager`` among them and waits until Redis has confirmed
+    each subscription, so the first emit already crosses servers. On exit it stops
+    the servers, then cancels the listeners and closes their Redis connections.
+    Servers without a Redis manager are simply served.
+
+    :param servers: fresh servers that no client has connected to yet.
+    :param timeout: seconds to wait for the subscriptions. Default :data:`SUBSCRIBE_TIMEOUT`.
+    :raises WaitTimeout: when Redis did not see every subscription in time.
+    """
+    running: list[RunningServer] = []
+    try:
+        for sio in servers:
+            running.append(await start_server(sio))
+        await _start_listeners(servers, timeout)
+        yield running
+    finally:
+        for server in running:
+            await server.stop()
+        await _stop_listeners(servers)
+
+
+def _check_redis_url(servers: Sequence[socketio.AsyncServer], redis_url: str) -> None:
+    for name, manager in zip(SERVER_NAMES, [sio.manager for sio in servers], strict=False):
+        if isinstance(manager, socketio.AsyncRedisManager) and manager.redis_url != redis_url:
+            raise ExerciseFailure(
+                f"server {name}'s Redis manager connects to {manager.redis_url!r}, not to the "
+                f"redis_url your code was given ({redis_url!r})"
+            )
+
+
+async def _run_cluster(
+    implementation: Implementation, build: Build, redis_url: str, size: int, scenario: Scenario
+) -> Observed:
+    async with contextlib.AsyncExitStack() as built:
+        servers = []
+        for name in SERVER_NAMES[:size]:
+            with _setting_up(implementation):
+                sio = await built.enter_async_context(build(implementation, redis_url, name))
+            if not isinstance(sio, socketio.AsyncServer):
+                raise ExerciseFailure(
+                    f"{implementation.label}'s code gave {type(sio).__name__}, "
+                    "not a socketio.AsyncServer"
+                )
+            servers.append(sio)
+        _check_redis_url(servers, redis_url)
+        async with serve_cluster(*servers) as running:
+            stage = Stage([server.url for server in running])
+            try:
+                await scenario(stage)
+                await stage.settle()
+                errors = [error for sio in servers for error in getattr(sio, "handler_errors", [])]
+                return _observe(stage, errors)
+            finally:
+                await stage.close()
+
+
+async def check_cluster_against_reference(
+    candidate: Implementation,
+    reference: Implementation,
+    build: Build,
+    scenario: Scenario,
+    *,
+    servers: int = 2,
+    timeout: float = RUN_TIMEOUT,
+) -> None:
+    """Like :func:`check_against_reference`, with a cluster per implementation.
+
+    Each implementation gets ``servers`` servers and a fresh ``redis-server`` of
+    its own (a pub/sub channel spans a whole Redis, so one Redis for both
+    clusters would mix their emits). The scenario connects clients to a server
+    with ``stage.connect(..., server=1)``.
+
+    :param candidate: the implementation under test (the ``impl`` fixture).
+    :param reference: the reference (the ``reference`` fixture).
+    :param build: see :data:`Build`; called once per server.
+    :param scenario: ``async scenario(stage)``: what the clients do.
+    :param servers: servers per cluster, at most 8. Default 2.
+    :param timeout: seconds each run may take. Default :data:`RUN_TIMEOUT`.
+    :raises BrokenTest: also when no ``redis-server`` can be started.
+    """
+    async with contextlib.AsyncExitStack() as redis:
+        try:
+            urls = [await redis.enter_async_context(RedisProcess()) for _ in range(2)]
+        except RedisProcessError as error:
+            raise BrokenTest(f"this exercise needs redis-server: {error}") from None
+        await _judge(
+            _run_cluster(candidate, build, urls[0].url, servers, scenario),
+            _run_cluster(reference, build, urls[1].url, servers, scenario),
+            timeout,
+        )
