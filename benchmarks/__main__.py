@@ -230,9 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(config.log_dir, ignore_errors=True)
     results["config"]["quick"] = args.quick
-    results["config"]["command"] = "python -m benchmarks " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    given = argv if argv is not None else sys.argv[1:]
+    results["config"]["command"] = " ".join(["python -m benchmarks", *given])
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(clean(results), indent=1) + "\n")
     logger.info("results written to %s (%.0f s)", args.results, results["seconds"])

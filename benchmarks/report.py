@@ -139,13 +139,44 @@ def _ratio(at_size: dict[str, Any], mine: str, theirs: str) -> float | None:
     return a / b if a and b else None
 
 
+def _cpu_ratio(at_size: dict[str, Any], mine: str, theirs: str) -> float | None:
+    """How many times less server CPU per delivered message ``mine`` used."""
+
+    def cost(name: str) -> float | None:
+        figures = at_size["servers"].get(name, {}).get("throughput", {})
+        value = figures.get("server_us_per_delivery")
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    a, b = cost(mine), cost(theirs)
+    return b / a if a and b else None
+
+
+def _busy_machine_warning(fanout: dict[str, Any]) -> list[str]:
+    shares = [
+        figures["throughput"]["server_cpu"]
+        for at_size in fanout.get("sizes", {}).values()
+        for name, figures in at_size["servers"].items()
+        if name != "node" and isinstance(figures["throughput"].get("server_cpu"), int | float)
+    ]
+    if not shares or min(shares) >= 0.9:
+        return []
+    return [
+        f"> **Busy machine:** during some bursts a Python server, which should keep its "
+        f"core busy, got only {min(shares):.0%} of it: other processes were running on "
+        "the servers' core. Rates and ratios of this run are unreliable; the CPU time per "
+        "delivered message is less affected. Re-run `make bench` on a quiet machine.",
+        "",
+    ]
+
+
 def _targets(fanout: dict[str, Any]) -> list[str]:
     sizes: dict[str, Any] = fanout.get("sizes", {})
-    out = ["## Targets", ""]
+    out = ["## Targets", "", *_busy_machine_warning(fanout)]
     out.append(
-        "Ratios of delivered messages per second, same invocation, runs interleaved. "
-        "Within 3% counts as equal: that is about the spread between runs on a quiet "
-        "machine."
+        "Ratios of delivered messages per second, same invocation, runs interleaved; "
+        "in brackets, the ratio of server CPU time per delivered message (above 1: the "
+        "first server needs less CPU per message). Within 3% counts as equal: about the "
+        "spread between runs on a quiet machine."
     )
     out.append("")
     checks = [
@@ -165,6 +196,9 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
             text = _number(ratio, 2, "x")
             if is_target and ratio is not None:
                 text += " met" if ratio >= 0.97 else " **NOT met**"
+            cpu = _cpu_ratio(at_size, mine, theirs)
+            if ratio is not None and cpu is not None:
+                text += f" ({cpu:.2f}x)"
             cells.append(text)
         if any(cell != "n/a" for cell in cells):
             rows.append([f"{mine} / {theirs}", meaning, *cells])
