@@ -83,7 +83,7 @@ def topology(sio: socketio.AsyncServer, names: Mapping[str, str] | None = None) 
 
 
 def delivery(
-    sender: RecordingClient,
+    sender: RecordingClient | str,
     action: str,
     clients: Sequence[RecordingClient],
     *,
@@ -91,19 +91,26 @@ def delivery(
 ) -> Mermaid:
     """Who received what after ``sender`` did ``action``, as a sequence diagram.
 
-    :param sender: the client that acted.
+    :param sender: the client that acted, or a label for code that is not a
+        client (e.g. ``"scheduler"`` for an emit from outside any handler).
     :param action: what it sent, e.g. ``"message to general"``.
     :param clients: every client to show, the sender included or not.
     :param events: only show these event names. Default: every event received.
     """
     wanted = set(events) if events is not None else None
-    everyone = [sender, *(c for c in clients if c is not sender)]
-    lines = ["sequenceDiagram"]
-    lines += [f"    participant {_node_id(c.name)} as {c.name}" for c in everyone[:1]]
+    sender_name = sender if isinstance(sender, str) else sender.name
+    receivers = [c for c in clients if c is not sender]
+    if not isinstance(sender, str):
+        receivers.insert(0, sender)
+    lines = ["sequenceDiagram", f"    participant {_node_id(sender_name)} as {sender_name}"]
     lines.append("    participant server as server")
-    lines += [f"    participant {_node_id(c.name)} as {c.name}" for c in everyone[1:]]
-    lines.append(f"    {_node_id(sender.name)}->>server: {action}")
-    for client in everyone:
+    lines += [
+        f"    participant {_node_id(c.name)} as {c.name}"
+        for c in receivers
+        if c.name != sender_name
+    ]
+    lines.append(f"    {_node_id(sender_name)}->>server: {action}")
+    for client in receivers:
         received = [item for item in client.received if wanted is None or item.event in wanted]
         for item in received:
             shown = ", ".join(repr(arg) for arg in item.args)

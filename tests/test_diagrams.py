@@ -44,3 +44,15 @@ async def test_delivery_shows_who_received_what(client: Connect) -> None:
     assert "Note over alice: nothing" in source
     bundle = diagram._repr_mimebundle_()
     assert bundle["text/markdown"].startswith("```mermaid")
+
+
+async def test_delivery_from_code_outside_any_client(
+    server: RunningServer, client: Connect
+) -> None:
+    alice = await client("alice")
+    await server.sio.emit("reminder", "stand-up", namespace="/chat")
+    await alice.wait_for("reminder")
+    source = str(delivery("scheduler", "reminder to everyone", [alice]))
+    assert "participant scheduler as scheduler" in source
+    assert "scheduler->>server: reminder to everyone" in source
+    assert "server-->>alice: reminder 'stand-up'" in source
