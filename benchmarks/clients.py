@@ -92,13 +92,17 @@ class Tally:
 class BenchClient(Protocol):
     """What the load generator needs from a client."""
 
-    async def connect(self, timeout: float) -> None: ...
+    async def connect(self, timeout: float) -> None:
+        """Connect to ``/chat`` over websocket within ``timeout`` seconds."""
 
-    async def join(self, room: str, timeout: float) -> None: ...
+    async def join(self, room: str, timeout: float) -> None:
+        """Join ``room``, waiting at most ``timeout`` seconds for the ack."""
 
-    async def send_message(self, room: str, text: str) -> None: ...
+    async def send_message(self, room: str, text: str) -> None:
+        """Emit ``message`` ``{"room": room, "text": text}`` without asking for an ack."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Disconnect (bounded in time; safe when not connected)."""
 
 
 class RawClient:

@@ -226,7 +226,7 @@ class Room:
         """
         self._burst += 1
         burst = self._burst
-        expected_by_worker = await asyncio.gather(
+        await asyncio.gather(
             *(
                 worker.ask(
                     {
@@ -241,7 +241,6 @@ class Room:
                 for worker in self.workers
             )
         )
-        del expected_by_worker
         meter = _CpuMeter(self)
         meter.start()
         started_ns = time.monotonic_ns()

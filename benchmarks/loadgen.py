@@ -19,6 +19,7 @@ Any failure answers ``{"ok": false, "error": "..."}``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -26,7 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -151,7 +152,9 @@ async def _serve_commands() -> None:
 
 def main() -> None:
     """Run the command loop on stdin/stdout (``--loop uvloop`` to use uvloop)."""
-    if "--loop" in sys.argv and sys.argv[sys.argv.index("--loop") + 1] == "uvloop":
+    parser = argparse.ArgumentParser(description="a benchmark load-generator process")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    if parser.parse_args().loop == "uvloop":
         import uvloop
 
         uvloop.run(_serve_commands())
@@ -164,12 +167,15 @@ class Worker:
     """The coordinator's handle on one load-generator process.
 
     Build it with :meth:`start`.
+
+    :param name: its name in CPU reports (``w0``, ``r1w0``...).
+    :param process: the process, talking JSON lines on stdin/stdout.
+    :param ps: the same process, for CPU readings.
     """
 
     name: str
     process: asyncio.subprocess.Process
     ps: psutil.Process
-    _pending: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, name: str, *, cpu: int | None, loop: str = "asyncio") -> Worker:
@@ -189,6 +195,7 @@ class Worker:
         return cls(name, process, psutil.Process(process.pid))
 
     async def send(self, command: dict[str, Any]) -> None:
+        """Write one command line."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(command).encode() + b"\n")
         await self.process.stdin.drain()

@@ -143,6 +143,7 @@ class ServerProcess:
     :param kind: what it runs.
     :param port: its port on 127.0.0.1.
     :param process: the OS process.
+    :param log_path: the file its stdout and stderr go to.
     """
 
     kind: ServerKind
@@ -156,6 +157,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
