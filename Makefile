@@ -38,8 +38,11 @@ $(VENDOR): package.json package-lock.json
 		echo "roomkit: npm not found; the web pages and the Node interop tests need Node.js and npm" >&2; \
 	fi
 
+# Jupyter refuses to run as root unless told; containers often are root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
 LINTED := roomkit tests $(wildcard benchmarks)
 
