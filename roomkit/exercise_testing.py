@@ -563,12 +563,9 @@ def compare(expected: Observed, actual: Observed) -> None:
 # -- clusters: several servers that share one Redis ---------------------------------
 
 
-def _redis_managers(servers: Sequence[socketio.AsyncServer]) -> list[Any]:
-    return [
-        sio.manager
-        for sio in servers
-        if isinstance(sio.manager, socketio.AsyncRedisManager) and not sio.manager.write_only
-    ]
+def _listens_to_redis(sio: socketio.AsyncServer) -> bool:
+    manager = sio.manager
+    return isinstance(manager, socketio.AsyncRedisManager) and not manager.write_only
 
 
 async def _subscriptions(monitor: Monitor, expected: Counter[str]) -> None:
@@ -588,11 +585,10 @@ async def _start_listeners(servers: Sequence[socketio.AsyncServer], timeout: flo
     waiting for them is waiting for an event, not for time.
     """
     by_url: dict[str, list[socketio.AsyncServer]] = {}
-    for sio in servers:
-        if sio.manager in _redis_managers([sio]):
-            if sio.manager_initialized:
-                raise RuntimeError("start the Redis listeners before any client connects")
-            by_url.setdefault(sio.manager.redis_url, []).append(sio)
+    for sio in filter(_listens_to_redis, servers):
+        if sio.manager_initialized:
+            raise RuntimeError("start the Redis listeners before any client connects")
+        by_url.setdefault(sio.manager.redis_url, []).append(sio)
     for url, group in by_url.items():
         client = Redis.from_url(url)
         try:
@@ -613,9 +609,12 @@ async def _start_listeners(servers: Sequence[socketio.AsyncServer], timeout: flo
 
 
 async def _stop_listeners(servers: Sequence[socketio.AsyncServer]) -> None:
-    """Cancel each Redis manager's listener and close its connections (python-socketio
-    leaves both running after the server stops)."""
-    for manager in _redis_managers(servers):
+    """Cancel each Redis manager's listener and close its connections, the publishing
+    one of a write-only manager too (python-socketio leaves them open after the
+    server stops)."""
+    for manager in (sio.manager for sio in servers):
+        if not isinstance(manager, socketio.AsyncRedisManager):
+            continue
         if isinstance(manager, RedisManager):
             await manager.stop()
             continue
