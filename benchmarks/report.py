@@ -185,6 +185,12 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
         ("roomkit-uvloop", "roomkit-asyncio", "what `--loop uvloop` gives", False),
         ("roomkit", "roomkit-uvloop", "what `--gc-threshold 100000` gives", False),
         ("roomkit", "bare-uvloop", "`roomkit serve` defaults vs the fastest bare server", False),
+        (
+            "bare-direct",
+            "bare-uvloop",
+            "prototype fan-out without a task per recipient (see Where the time goes)",
+            False,
+        ),
         ("roomkit", "node", "`roomkit serve` defaults vs Node socket.io", False),
     ]
     header = ["ratio", "meaning", *(f"N={size}" for size in sizes)]
@@ -279,7 +285,7 @@ def _client_section(cost: dict[str, Any], chosen: str) -> list[str]:
     return [*out, ""]
 
 
-def _profile_section(profile: dict[str, Any]) -> list[str]:
+def _profile_section(profile: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
     out = ["## Where the time goes", ""]
     reason = _unavailable(profile)
     if reason:
@@ -343,7 +349,7 @@ def _profile_section(profile: dict[str, Any]) -> list[str]:
         ]
         out += _table(["function", "share"], rows)
         out.append("")
-    out += _removal_notes(profiles)
+    out += _removal_notes(profiles, fanout)
     return out
 
 
@@ -352,12 +358,20 @@ def _share_of(found: dict[str, Any], what: str) -> float | None:
     return float(row["us_per_message"]) if row else None
 
 
-def _removal_notes(profiles: dict[str, Any]) -> list[str]:
+def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
     plain = profiles.get("roomkit-asyncio") or next(iter(profiles.values()))
     gc = _share_of(plain, "cyclic garbage collector")
     send = _share_of(plain, SEND_CALLS)
     getpid = _share_of(plain, GETPID_CALLS)
     json_cost = _share_of(plain, "JSON encoding/decoding") or 0.0
+    gains = [
+        f"N={size}: {_number(_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2, 'x')} the "
+        "deliveries/s, server CPU per message divided by "
+        f"{_number(_cpu_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2)}"
+        for size, at_size in fanout.get("sizes", {}).items()
+        if "bare-direct" in at_size["servers"]
+    ]
+    direct_gain = "; ".join(gains) if gains else "not measured in this run"
     fanout = sum(
         _share_of(plain, what) or 0.0
         for what in (
@@ -385,12 +399,14 @@ def _removal_notes(profiles: dict[str, Any]) -> list[str]:
         "`roomkit serve --gc-threshold` (default 100,000) runs it about 140 times less "
         "often; reference counting still frees the objects at once.",
         f"2. **Tasks, queues and callbacks** (about {_number(fanout, 1)} µs/msg in socket.io, "
-        "engine.io, asyncio and aiohttp code): a fan-out path that skips the per-recipient "
-        "task and queue would remove most of it. The websocket frame is the same bytes for "
-        "every recipient (servers do not mask frames), so a room broadcast could build it "
-        "once and hand it to each connection's transport directly, keeping the engine.io "
-        "queue only for connections that still poll or have a backlog. That needs a "
-        "custom client manager in python-socketio (or a change upstream), not an option.",
+        "engine.io, asyncio and aiohttp code). A first step is measured above as "
+        "`bare-direct`: `benchmarks.bare_server.DirectFanoutManager` puts the encoded "
+        "packet straight on each recipient's engine.io queue instead of creating a task "
+        f"per recipient ({direct_gain}). roomkit could use such a manager (also under its "
+        "Redis manager, whose local delivery goes through the same `emit`). Further: the "
+        "websocket frame is the same bytes for every recipient (servers do not mask "
+        "frames), so it could be built once and written to each connection's transport "
+        "directly, keeping the queue only for connections with a backlog or on polling.",
         f"3. **System calls** (about {_number(send, 1)} µs/msg): one `send()` per recipient "
         "per message is the floor of any design that writes each frame as it is made; "
         "Node pays it too. Writing every frame queued for a connection in one call "
@@ -489,7 +505,7 @@ def render(results: dict[str, Any], image: str | None) -> str:
             out = [line for line in out if "](benchmarks.png)" not in line]
     else:
         out += ["## Room fan-out", "", f"Not available: {_unavailable(fanout)}", ""]
-    out += _profile_section(scenarios.get("profile", NOT_RUN))
+    out += _profile_section(scenarios.get("profile", NOT_RUN), fanout)
     out += _memory_section(scenarios.get("memory", NOT_RUN))
     out += _scaleout_section(scenarios.get("scaleout", NOT_RUN))
     out += _client_section(scenarios.get("client-cost", NOT_RUN), str(results.get("client_kind")))

@@ -312,7 +312,8 @@ async def fanout(config: Config, client_kind: str) -> dict[str, Any]:
 async def memory(config: Config, client_kind: str) -> dict[str, Any]:
     """Server RSS with one idle connection, then with ``memory_clients`` more."""
     out: dict[str, Any] = {"clients": config.memory_clients, "servers": {}}
-    for kind in config.kinds():
+    # The prototype differs from bare-uvloop only in how it broadcasts.
+    for kind in (kind for kind in config.kinds() if kind.name != "bare-direct"):
         with _servers([kind], config) as (server,):
             async with _rooms(
                 [[server]],

@@ -78,7 +78,7 @@ class ServerKind:
     :param family: ``roomkit``, ``bare`` or ``node``.
     :param loop: the Python event loop it runs: ``asyncio``, ``uvloop``, or ``""``
         for node and for ``roomkit serve``'s own default.
-    :param options: extra command-line options (roomkit only).
+    :param options: extra command-line options (not for node).
     """
 
     name: str
@@ -99,7 +99,7 @@ class ServerKind:
             return command
         if self.family == "bare":
             module = [sys.executable, "-m", "benchmarks.bare_server"]
-            return [*module, "--port", str(port), "--loop", self.loop]
+            return [*module, "--port", str(port), "--loop", self.loop, *self.options]
         if self.family == "node":
             return ["node", str(HERE / "node_server.js"), str(port)]
         raise ValueError(f"unknown server family {self.family!r}")
@@ -131,6 +131,13 @@ SERVER_KINDS = {
         ),
         ServerKind("bare", "bare python-socketio (asyncio)", "bare", "asyncio"),
         ServerKind("bare-uvloop", "bare python-socketio (uvloop)", "bare", "uvloop"),
+        ServerKind(
+            "bare-direct",
+            "bare python-socketio (uvloop), prototype direct fan-out",
+            "bare",
+            "uvloop",
+            ("--fanout", "direct"),
+        ),
         ServerKind("node", "Node socket.io 4.8", "node"),
     )
 }
