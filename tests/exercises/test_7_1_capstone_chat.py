@@ -209,3 +209,18 @@ async def test_bad_messages_are_refused_to_the_sender_only(
         await stage.call("alice", "message", {"room": "general", "text": "this one is fine"})
 
     await check_against_reference(impl, reference, install, scenario)
+
+
+async def test_a_connections_own_room_is_off_limits(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """a room named after a connection's session id is refused (enter_room would raise)"""
+
+    async def scenario(stage: Stage) -> None:
+        await chat(stage, "alice", "bob")
+        bobs_room = stage.clients["bob"].sid
+        await stage.call("alice", "join room", bobs_room)
+        await stage.call("alice", "create room", {"name": bobs_room})
+        await stage.call("alice", "list rooms")
+
+    await check_against_reference(impl, reference, install, scenario)
