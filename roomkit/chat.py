@@ -143,6 +143,14 @@ class ChatNamespace(EventNamespace):
 
     # -- events ------------------------------------------------------------------
 
+    def _check_not_a_connection(self, name: str) -> None:
+        # python-socketio keeps each connection alone in a room named after its
+        # sid and refuses anyone else entry; refuse before the store records a
+        # member. (Sids of other servers of a cluster are not known here; see
+        # docs/security.md.)
+        if self.server.manager.is_sid_room(self.namespace, name):
+            raise ProtocolError(f"room name {name!r} is taken by a connection")
+
     async def _check_room_budget(self, connection: Connection) -> None:
         if len(connection.rooms) >= self.limits.max_rooms_per_socket:
             raise ProtocolError(
@@ -164,6 +172,7 @@ class ChatNamespace(EventNamespace):
     async def _join(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
         if name not in connection.rooms:
+            self._check_not_a_connection(name)
             await self._check_room_budget(connection)
             await self._check_rooms_total(name)
         result = await self.store.join(name, connection.member(self.store.node_id))
@@ -199,6 +208,7 @@ class ChatNamespace(EventNamespace):
 
     async def _create(self, sid: str, request: CreateRequest) -> Reply:
         connection = self._connection(sid)
+        self._check_not_a_connection(request.name)
         await self._check_room_budget(connection)
         await self._check_rooms_total(request.name)
         room = Room(

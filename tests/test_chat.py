@@ -339,3 +339,13 @@ async def test_no_name_gets_a_guest_name(server: RunningServer) -> None:
     members = (await guest.call("members", "general"))["members"]
     assert members[0]["name"] == f"guest-{(guest.sid or '')[:6]}"
     await guest.disconnect()
+
+
+async def test_a_connection_id_is_not_a_room_name(client: Connect) -> None:
+    alice, bob = await client("alice"), await client("bob")
+    bob_sid = bob.sid
+    for event, payload in (("join room", bob_sid), ("create room", {"name": bob_sid})):
+        reply = await alice.call(event, payload)
+        assert reply == {"ok": False, "error": f"room name {bob_sid!r} is taken by a connection"}
+    assert await alice.call("list rooms") == {"ok": True, "rooms": []}
+    await expect_silence(bob)
