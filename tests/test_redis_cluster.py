@@ -8,10 +8,12 @@ multi-server test is a separate ``roomkit serve`` process.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from roomkit.testing import RecordingClient, RunningServer, connect, free_port, 
 pytestmark = pytest.mark.redis
 
 ADMIN_TOKEN = "cluster-admin-token"
+REPO = Path(__file__).resolve().parent.parent
 NODE_TTL = 2.0  # short so that death detection is quick; the default stays 10 s
 Connect = Callable[..., Awaitable[RecordingClient]]
 
@@ -331,3 +334,53 @@ async def test_cluster_command_serves_one_cluster_and_stops_everything(
     for port in (first, first + 1, redis_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+@pytest.mark.node
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.skipif(
+    not (REPO / "node_modules" / "socket.io-client").is_dir(),
+    reason="run `make setup` to install socket.io-client",
+)
+async def test_two_serve_processes_are_one_chat_to_the_official_js_client(
+    redis_url: str,
+) -> None:
+    servers = [
+        ServerProcess(port=free_port(), redis_url=redis_url, admin_token=ADMIN_TOKEN)
+        for _ in range(2)
+    ]
+    try:
+        for server in servers:
+            await server.start()
+        node = await asyncio.create_subprocess_exec(
+            str(shutil.which("node")),
+            str(REPO / "tests" / "node" / "cluster.mjs"),
+            servers[0].url,
+            servers[1].url,
+            ADMIN_TOKEN,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(node.communicate(), 30)
+    finally:
+        for server in servers:
+            await server.stop()
+    assert node.returncode == 0, out.decode() + err.decode()
+    report = json.loads(out)
+    assert report["joined"] == report["bobId"]  # user joined crossed from B to A
+    assert report["bobGot"] == {
+        "user": report["aliceId"],
+        "name": "alice",
+        "room": "general",
+        "text": "Hello from A",
+    }
+    assert report["aliceGot"] == []  # never the sender
+    assert report["carolGot"] == []  # never another room
+    assert report["membersOnA"] == report["membersOnB"]
+    assert sorted(m["name"] for m in report["membersOnA"]["members"]) == ["alice", "bob"]
+    assert report["roomsOnA"] == report["roomsOnB"]
+    counts = {room["name"]: room["members"] for room in report["roomsOnA"]["rooms"]}
+    assert counts == {"general": 2, "random": 1}
+    assert report["adminReply"] == {"ok": True}
+    assert report["systemOnB"] == [{"text": "maintenance at 5"}] * 2
