@@ -26,7 +26,11 @@ def require_token(expected: str) -> Middleware:
 
     def check_token(handshake: Handshake) -> None:
         token = handshake.auth.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), expected_bytes):
+        # surrogatepass: a lone surrogate (valid JSON, not valid UTF-8) must be
+        # refused like any wrong token, not crash the handshake.
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), expected_bytes
+        ):
             raise Refused("Unauthorized")
 
     return check_token

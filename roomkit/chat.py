@@ -10,6 +10,7 @@ A refused event never reaches other clients.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,12 +46,16 @@ class Connection:
     ``rooms`` mirrors the connection's chat rooms locally, so the hot path
     (``message``) checks membership without asking the store, and so a store
     that lost its state (a Redis restart) can be refilled from the servers.
+    ``changing_rooms`` serialises the connection's joins, creations and leaves:
+    each awaits the store between its checks and its change, so concurrent
+    ones would otherwise all pass the rooms-per-connection check.
     """
 
     sid: str
     name: str
     bucket: TokenBucket | None
     rooms: set[str] = field(default_factory=set)
+    changing_rooms: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def member(self, node: str) -> Member:
         return Member(self.sid, self.name, node)
@@ -130,9 +135,10 @@ class ChatNamespace(EventNamespace):
 
     # -- dispatch ----------------------------------------------------------------
 
-    async def admit_event(self, sid: str, spec: EventSpec) -> None:
+    async def admit_event(self, sid: str, spec: EventSpec | None) -> None:
         connection = self._connection(sid)
-        if spec.rate_limited and connection.bucket is not None and not connection.bucket.take():
+        limited = spec is None or spec.rate_limited  # undeclared events count too
+        if limited and connection.bucket is not None and not connection.bucket.take():
             raise ProtocolError("rate limit exceeded: slow down")
 
     def _connection(self, sid: str) -> Connection:
@@ -169,27 +175,43 @@ class ChatNamespace(EventNamespace):
         await self.enter_room(connection.sid, room)
         await self.emit("user joined", connection.sid, room=room, skip_sid=connection.sid)
 
+    async def _still_connected(self, connection: Connection, room: str) -> None:
+        """After the store added ``connection`` to ``room``: if it disconnected
+        meanwhile, its disconnect has already cleaned the store, so take the
+        late membership back out instead of leaving a ghost member."""
+        if self.connections.get(connection.sid) is not connection:
+            await self.store.leave(room, connection.sid)
+            raise ProtocolError("not connected")
+
     async def _join(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
-        if name not in connection.rooms:
-            self._check_not_a_connection(name)
-            await self._check_room_budget(connection)
-            await self._check_rooms_total(name)
-        result = await self.store.join(name, connection.member(self.store.node_id))
-        if result is None:
-            raise ProtocolError(f"room {name!r} is private: ask a member for an invite")
-        if not result.already_member:
-            await self._enter(connection, name)
+        async with connection.changing_rooms:
+            if name not in connection.rooms:
+                self._check_not_a_connection(name)
+                await self._check_room_budget(connection)
+                await self._check_rooms_total(name)
+            result = await self.store.join(name, connection.member(self.store.node_id))
+            if result is None:
+                raise ProtocolError(f"room {name!r} is private: ask a member for an invite")
+            if not result.already_member:
+                await self._still_connected(connection, name)
+                await self._enter(connection, name)
         return {"ok": True, "room": name, "members": result.members}
 
     async def _leave(self, sid: str, name: str) -> Reply:
         connection = self._connection(sid)
-        if name not in connection.rooms:
-            raise ProtocolError(f"you are not in room {name!r}")
-        connection.rooms.discard(name)
-        await self.leave_room(connection.sid, name)
-        await self.store.leave(name, connection.sid)
-        await self.emit("user left", connection.sid, room=name)
+        async with connection.changing_rooms:
+            if name not in connection.rooms:
+                raise ProtocolError(f"you are not in room {name!r}")
+            connection.rooms.discard(name)
+            await self.leave_room(connection.sid, name)
+            await self.emit("user left", connection.sid, room=name)
+            try:
+                await self.store.leave(name, connection.sid)
+            except StoreUnavailable:
+                # The connection has left and the room was told; the store
+                # rebuilds this node's entries from `rooms` once Redis is back.
+                logger.warning("leave %s %r: room store unavailable", connection.sid, name)
         return {"ok": True, "room": name}
 
     async def _message(self, sid: str, request: MessageRequest) -> Reply:
@@ -208,19 +230,21 @@ class ChatNamespace(EventNamespace):
 
     async def _create(self, sid: str, request: CreateRequest) -> Reply:
         connection = self._connection(sid)
-        self._check_not_a_connection(request.name)
-        await self._check_room_budget(connection)
-        await self._check_rooms_total(request.name)
-        room = Room(
-            name=request.name,
-            topic=request.topic,
-            created_by=connection.name,
-            private=request.private,
-        )
-        result = await self.store.create_room(room, connection.member(self.store.node_id))
-        if result is None:
-            raise ProtocolError(f"room {request.name!r} already exists")
-        await self._enter(connection, request.name)
+        async with connection.changing_rooms:
+            self._check_not_a_connection(request.name)
+            await self._check_room_budget(connection)
+            await self._check_rooms_total(request.name)
+            room = Room(
+                name=request.name,
+                topic=request.topic,
+                created_by=connection.name,
+                private=request.private,
+            )
+            result = await self.store.create_room(room, connection.member(self.store.node_id))
+            if result is None:
+                raise ProtocolError(f"room {request.name!r} already exists")
+            await self._still_connected(connection, request.name)
+            await self._enter(connection, request.name)
         return {"ok": True, "room": room.to_json()}
 
     async def _invite(self, sid: str, request: InviteRequest) -> Reply:

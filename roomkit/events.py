@@ -63,9 +63,12 @@ class EventNamespace(MiddlewareNamespace):
         if lifecycle and self._lifecycle_call(event, sid):
             return await super().trigger_event(event, *args)
         try:
+            spec = self.events.get(event) if isinstance(event, str) else None
+            # Admitted first, so that malformed events cost a client as much
+            # as valid ones: error replies are not a free way to flood.
+            await self.admit_event(sid, spec)
             if not isinstance(event, str):
                 raise ProtocolError(f"event names must be strings, not {type(event).__name__}")
-            spec = self.events.get(event)
             if spec is None:
                 raise ProtocolError(f"unknown event {event!r}")
             if len(payload) != spec.arity:
@@ -73,7 +76,6 @@ class EventNamespace(MiddlewareNamespace):
                     spec.arity, f"{spec.arity} arguments"
                 )
                 raise ProtocolError(f"{event!r} takes {wanted}, got {len(payload)}")
-            await self.admit_event(sid, spec)
             if spec.schema is not None:
                 payload = tuple(spec.schema(value) for value in payload)
             return await spec.handler(sid, *payload)
@@ -98,6 +100,7 @@ class EventNamespace(MiddlewareNamespace):
             return bool(manager.is_pre_connected(sid, self.namespace))
         return not manager.is_connected(sid, self.namespace)
 
-    async def admit_event(self, sid: str, spec: EventSpec) -> None:
+    async def admit_event(self, sid: str, spec: EventSpec | None) -> None:
         """Raise :class:`~roomkit.errors.ProtocolError` to refuse an event before
-        its handler runs (e.g. a rate limit). Default: admit everything."""
+        anything else is checked (e.g. a rate limit); ``spec`` is None for an
+        event that is not declared. Default: admit everything."""

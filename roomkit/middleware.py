@@ -128,6 +128,11 @@ class MiddlewareNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 refusal,
             )
             raise socketio.exceptions.ConnectionRefusedError(str(refusal)) from None
+        except Exception:
+            # python-socketio leaves a sid half-connected forever when a connect
+            # handler raises anything but a refusal: refuse instead, and log it.
+            logger.exception("middleware failed for %s on %s", sid, self.namespace)
+            raise socketio.exceptions.ConnectionRefusedError("server error") from None
         await self.save_session(sid, {"handshake": handshake})
         await self.on_accept(sid, handshake)
         logger.info(

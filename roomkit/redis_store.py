@@ -37,11 +37,11 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from roomkit.errors import StoreUnavailable, WaitTimeout
@@ -222,15 +222,19 @@ return 1
 
 
 def redacted(url: str) -> str:
-    """``url`` without its password, for logs and error messages."""
+    """``url`` without its password (in the user part or the query), for logs
+    and error messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        url = url.replace(parts.netloc, f"{parts.username or ''}:***@{host}", 1)
+    if parts.query:
+        query = "&".join(
+            "password=***" if part.split("=", 1)[0].lower() == "password" else part
+            for part in parts.query.split("&")
+        )
+        url = url.partition("?")[0] + "?" + query + (f"#{parts.fragment}" if parts.fragment else "")
+    return url
 
 
 def _room_json(room: Room) -> str:
@@ -366,9 +370,11 @@ class RedisStore(RoomStore):
             try:
                 await self._heartbeat()
                 await self._sweep()
-            except StoreUnavailable as problem:
+            except (StoreUnavailable, RedisError) as problem:
+                # Any Redis failure must not end the heartbeat: a node that stops
+                # beating is swept from the cluster by the others.
                 if not failing:
-                    logger.warning("store: Redis unreachable (%s); retrying", problem)
+                    logger.warning("store: Redis failed (%s); retrying", problem)
                 failing = True
                 await self._pause(retry)
                 retry = min(retry * 2, self.tick)

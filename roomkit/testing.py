@@ -145,7 +145,11 @@ async def start_server(
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # setup already started the app's background tasks
+        raise
     bound_port = runner.addresses[0][1]
     return RunningServer(f"http://{host}:{bound_port}", app, sio, runner)
 

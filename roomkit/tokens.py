@@ -117,7 +117,7 @@ def verify_user_token(token: Any, secret: str, limits: Limits | None = None) -> 
         )
     except jwt.ExpiredSignatureError:
         raise InvalidUserToken("user token expired: get a new one") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, UnicodeError):  # lone surrogates are not UTF-8
         raise InvalidUserToken("invalid user token") from None
     try:
         return display_name(claims["sub"], limits or Limits())

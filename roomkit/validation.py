@@ -138,6 +138,8 @@ def create_request(value: Any, limits: Limits) -> CreateRequest:
     payload = _mapping(value, "room")
     name = room_name(_field(payload, "name"), limits)
     topic = _text(payload.get("topic", ""), "topic", limits.max_topic_length, allow_empty=True)
+    if not topic.isprintable():  # also refuses lone surrogates, which JSON stores reject
+        raise ProtocolError("topic must contain only printable characters")
     private = payload.get("private", False)
     if not isinstance(private, bool):
         raise ProtocolError(f"private must be true or false, not {_type_name(private)}")

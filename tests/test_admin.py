@@ -15,7 +15,15 @@ from roomkit.testing import RunningServer, connect, expect_silence, serve
 
 @pytest.mark.parametrize(
     "auth",
-    [{}, {"token": "wrong"}, {"token": ""}, {"token": None}, {"token": 12345}, {"name": "x"}],
+    [
+        {},
+        {"token": "wrong"},
+        {"token": ""},
+        {"token": None},
+        {"token": 12345},
+        {"name": "x"},
+        {"token": "\ud800"},  # a lone surrogate: valid JSON, not valid UTF-8
+    ],
 )
 async def test_wrong_or_missing_token_is_unauthorized(
     server: RunningServer, auth: dict[str, Any]

@@ -7,13 +7,16 @@ that observer before.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from support import Connect
 
 from roomkit import Limits, Settings
+from roomkit.app import CHAT_KEY, STORE_KEY
 from roomkit.errors import ConnectRefused
+from roomkit.store import JoinResult, Member
 from roomkit.testing import RecordingClient, RunningServer, connect, expect_silence
 
 # -- join room ------------------------------------------------------------------------
@@ -349,3 +352,42 @@ async def test_a_connection_id_is_not_a_room_name(client: Connect) -> None:
         assert reply == {"ok": False, "error": f"room name {bob_sid!r} is taken by a connection"}
     assert await alice.call("list rooms") == {"ok": True, "rooms": []}
     await expect_silence(bob)
+
+
+async def test_disconnect_while_the_store_adds_a_member_leaves_no_ghost(
+    server: RunningServer, client: Connect
+) -> None:
+    """A join whose store call finishes after its connection disconnected must
+    take the late membership back out (the disconnect already cleaned up)."""
+    store, chat = server.app[STORE_KEY], server.app[CHAT_KEY]
+    store_reached, release, undone = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    join, forget, leave = store.join, store.forget, store.leave
+    forgotten = asyncio.Event()
+
+    async def held_join(name: str, member: Member) -> JoinResult | None:
+        store_reached.set()
+        await release.wait()
+        return await join(name, member)
+
+    async def noted_forget(sid: str) -> list[str]:
+        try:
+            return await forget(sid)
+        finally:
+            forgotten.set()
+
+    async def noted_leave(name: str, sid: str) -> int | None:
+        try:
+            return await leave(name, sid)
+        finally:
+            undone.set()
+
+    store.join, store.forget, store.leave = held_join, noted_forget, noted_leave  # type: ignore[method-assign]
+    alice = await client("alice")
+    await alice.emit("join room", "general")
+    await asyncio.wait_for(store_reached.wait(), 3)
+    await alice.disconnect()
+    await asyncio.wait_for(forgotten.wait(), 3)
+    release.set()
+    await asyncio.wait_for(undone.wait(), 3)
+    assert await store.list_rooms() == []
+    assert chat.connections == {}

@@ -238,6 +238,31 @@ async def test_invalid_input_spends_tokens_too() -> None:
         await expect_silence(bob)
 
 
+async def test_unknown_and_malformed_events_spend_tokens_too() -> None:
+    limits = Limits(rate_burst=3, rate_per_second=NO_REFILL)
+    async with room_of_two(limits) as (_, alice, bob):
+        # "join room" spent one token; an unknown event and a wrong argument count
+        # spend the other two, so error replies are no free way to flood.
+        assert (await alice.call("shout", "x"))["error"] == "unknown event 'shout'"
+        assert (await alice.call("members"))["error"] == "'members' takes one argument, got 0"
+        assert await alice.call("shout", "x") == RATE_LIMITED
+        await expect_silence(bob)
+
+
+async def test_concurrent_joins_respect_rooms_per_socket(redis_url: str) -> None:
+    """Joins await the (Redis) store between their check and their change; joins
+    sent at once from one connection must still not exceed the limit."""
+    limits = Limits(max_rooms_per_socket=3, rate_limit=False)
+    settings = Settings(metrics_interval=0, limits=limits, redis_url=redis_url)
+    async with serve(create_app(settings)) as server:
+        alice = await connect(server.url, "alice")
+        replies = await asyncio.gather(*(alice.call("join room", f"room-{i}") for i in range(20)))
+        assert sum(reply["ok"] for reply in replies) == 3
+        listing = await alice.call("list rooms")
+        assert len(listing["rooms"]) == 3
+        await alice.disconnect()
+
+
 async def test_rate_limit_off_admits_every_burst() -> None:
     limits = Limits(rate_limit=False, rate_burst=1, rate_per_second=NO_REFILL)
     async with room_of_two(limits) as (_, alice, bob):

@@ -217,6 +217,9 @@ def test_passwords_never_reach_messages() -> None:
     assert redacted("redis://:hunter2@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
     assert redacted("redis://bob:hunter2@db:6379/1") == "redis://bob:***@db:6379/1"
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redacted("redis://h:1/0?password=s3cret&db=2") == "redis://h:1/0?password=***&db=2"
+    assert redacted("unix:///tmp/r.sock?password=x") == "unix:///tmp/r.sock?password=***"
+    assert redacted("redis://:pw@[::1]:6379/0") == "redis://:***@[::1]:6379/0"
 
 
 @pytest.mark.redis

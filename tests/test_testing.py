@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import socketio
 
+from roomkit import Settings, create_app
 from roomkit.errors import ConnectRefused, WaitTimeout
 from roomkit.testing import connect, expect_silence, serve, start_server, transcript
 
@@ -79,3 +82,14 @@ async def test_refusal_reason_reaches_the_client() -> None:
     async with serve(echo_server()) as server:
         with pytest.raises(ConnectRefused, match="go away"):
             await connect(server.url, "banned", namespace="/echo")
+
+
+async def test_a_busy_port_leaves_no_background_task() -> None:
+    app_settings = Settings(metrics_interval=0.05)
+    async with serve(create_app(app_settings)) as first:
+        with pytest.raises(OSError, match="address already in use"):
+            await start_server(create_app(app_settings), port=first.port)
+        leftovers = [
+            task for task in asyncio.all_tasks() if "_push_metrics" in repr(task.get_coro())
+        ]
+        assert len(leftovers) == 1  # the first server's own

@@ -101,6 +101,9 @@ def test_create_request_defaults_and_checks() -> None:
         create_request({"name": "ops", "topic": 3}, LIMITS)
     with pytest.raises(ProtocolError, match="missing field 'name'"):
         create_request({}, LIMITS)
+    for topic in ("line\nbreak", "\ud800"):  # a lone surrogate would poison JSON stores
+        with pytest.raises(ProtocolError, match="topic must contain only printable characters"):
+            create_request({"name": "ops", "topic": topic}, LIMITS)
 
 
 def test_invite_request() -> None:
