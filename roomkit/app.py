@@ -14,6 +14,7 @@ from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
+from roomkit.fanout import DirectFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
@@ -52,13 +53,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
     store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
-    manager = None
+    redis_manager = None
     if settings.redis_url:  # imported only when used, like the store's backend
         from roomkit.redis_manager import RedisManager
 
-        manager = RedisManager(settings.redis_url)
+        redis_manager = RedisManager(settings.redis_url)
     sio = RoomkitServer(
-        client_manager=manager,
+        # Without Redis, broadcasts still skip python-socketio's task per recipient.
+        client_manager=redis_manager if redis_manager is not None else DirectFanoutManager(),
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,
@@ -92,8 +94,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
         add_page_routes(app, STATIC_DIR)
     app.on_shutdown.append(_close_connections)
     app.cleanup_ctx.append(_store_lifetime)
-    if manager is not None:  # listens from startup; cancelled and closed on cleanup
-        app.cleanup_ctx.append(manager.lifetime)
+    if redis_manager is not None:  # listens from startup; cancelled and closed on cleanup
+        app.cleanup_ctx.append(redis_manager.lifetime)
     app.cleanup_ctx.append(_metrics_lifetime)
     return app
 

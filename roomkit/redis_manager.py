@@ -33,6 +33,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
+from roomkit.fanout import DirectFanoutManager
 
 __all__ = ["RedisManager", "cancel_and_wait", "redis_client_options"]
 
@@ -81,8 +82,13 @@ def redis_client_options(timeout: float = 2.0) -> dict[str, Any]:
     }
 
 
-class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """``socketio.AsyncRedisManager`` with an observable, bounded listener.
+# python-socketio's pub/sub manager hands every emit, local or received from
+# Redis, to ``super().emit``; with DirectFanoutManager next in the MRO
+# (RedisManager, AsyncRedisManager, AsyncPubSubManager, DirectFanoutManager,
+# AsyncManager, ...) that local delivery is the direct one.
+class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
+    """``socketio.AsyncRedisManager`` with an observable, bounded listener,
+    delivering to its own clients through :class:`~roomkit.fanout.DirectFanoutManager`.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL of the Redis
         every server of the cluster uses.
@@ -104,7 +110,11 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         max_backoff: float = 2.0,
         ready_timeout: float = 5.0,
     ) -> None:
-        super().__init__(url, channel=channel, redis_options=redis_client_options())
+        # mypy resolves super() to DirectFanoutManager (socketio is untyped);
+        # at run time it is AsyncRedisManager, which takes these arguments.
+        super().__init__(  # type: ignore[call-arg]
+            url, channel=channel, redis_options=redis_client_options()
+        )
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
         self.subscriptions = 0
