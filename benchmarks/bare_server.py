@@ -5,8 +5,8 @@ with ``join room`` (acked) and ``message`` (relayed to the room, sender
 skipped, same payload shape as roomkit's), and nothing else: no validation,
 no store, no rate limit. roomkit must not be slower than this.
 
-``--fanout direct`` swaps in :class:`DirectFanoutManager`, a prototype of the
-cheaper broadcast that docs/benchmarks.md proposes, to measure what it would give.
+``--fanout direct`` swaps in roomkit's :class:`~roomkit.fanout.DirectFanoutManager`
+(a broadcast without a task per recipient), to measure what that manager alone gives.
 """
 
 from __future__ import annotations
@@ -17,63 +17,19 @@ from typing import Any
 
 import socketio
 from aiohttp import web
-from engineio import packet as eio_packet
-from socketio import packet
 
-__all__ = ["DirectFanoutManager", "build_app", "main"]
+from roomkit.fanout import DirectFanoutManager
+
+__all__ = ["build_app", "main"]
 
 NAMESPACE = "/chat"
-
-
-class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
-    """A prototype: room broadcasts without a task per recipient.
-
-    python-socketio's manager encodes a broadcast once and then creates one
-    task per recipient, each of which puts the packet on that connection's
-    engine.io queue. This puts it there directly. Broadcasts with a callback
-    or binary data take python-socketio's path. Unlike that path it skips the
-    per-send ping-timeout check (engine.io's own ping loop still closes dead
-    connections). A benchmark prototype, not a tested replacement.
-    """
-
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        room = to or room
-        if callback is not None or namespace not in self.rooms:
-            await super().emit(
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
-            )
-            return
-        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *args]
-        ).encode()
-        if isinstance(encoded, list):  # binary attachments: several packets
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
-            return
-        message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        sockets = self.server.eio.sockets
-        for sid, eio_sid in self.get_participants(namespace, room):
-            socket = sockets.get(eio_sid)
-            if sid not in skipped and socket is not None and not socket.closed:
-                socket.queue.put_nowait(message)
 
 
 def build_app(fanout: str = "tasks") -> web.Application:
     """An ``aiohttp`` application with the bare Socket.IO server attached.
 
     :param fanout: ``tasks`` (python-socketio's manager) or ``direct``
-        (:class:`DirectFanoutManager`). Default ``tasks``.
+        (roomkit's :class:`~roomkit.fanout.DirectFanoutManager`). Default ``tasks``.
     """
     manager = DirectFanoutManager() if fanout == "direct" else None
     sio = socketio.AsyncServer(

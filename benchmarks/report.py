@@ -403,11 +403,10 @@ def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str
         "often; reference counting still frees the objects at once.",
         f"2. **Tasks, queues and callbacks** (about {_number(fanout, 1)} µs/msg in socket.io, "
         "engine.io, asyncio and aiohttp code). A first step is measured above as "
-        "`bare-direct`: `benchmarks.bare_server.DirectFanoutManager` puts the encoded "
+        "`bare-direct`: `roomkit.fanout.DirectFanoutManager` on the bare server puts the encoded "
         "packet straight on each recipient's engine.io queue instead of creating a task "
-        f"per recipient ({direct_gain}). roomkit now uses a tested version of it, "
-        "`roomkit.fanout.DirectFanoutManager` (also under its Redis manager, whose local "
-        "delivery goes through the same `emit`). Further: the "
+        f"per recipient ({direct_gain}). roomkit serve uses the same manager (also under "
+        "its Redis manager, whose local delivery goes through the same `emit`). Further: the "
         "websocket frame is the same bytes for every recipient (servers do not mask "
         "frames), so it could be built once and written to each connection's transport "
         "directly, keeping the queue only for connections with a backlog or on polling.",
