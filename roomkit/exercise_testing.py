@@ -265,6 +265,18 @@ class Stage:
         if client is not None:
             await client.disconnect()
 
+    async def await_event(self, name: str, event: str, timeout: float = CALL_TIMEOUT) -> None:
+        """Let client ``name`` wait, at most ``timeout`` seconds, for its next ``event``.
+
+        For what no call can sequence (a disconnect, a message from another
+        server). It never fails by itself: an event that never comes just costs
+        the wait, and the comparison with the reference then says what is missing.
+        """
+        client = self._client(name)
+        if client is not None:
+            with contextlib.suppress(WaitTimeout):
+                await client.wait_for(event, timeout=timeout)
+
     async def settle(self) -> None:
         """Round trip on every connected client, so what the server sent so far has arrived."""
         for client in self.clients.values():

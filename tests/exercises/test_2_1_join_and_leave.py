@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import socketio
 
-from roomkit.errors import WaitTimeout
 from roomkit.exercise_testing import Stage, check_against_reference
 from roomkit.implementations import Implementation
 
@@ -33,9 +30,7 @@ async def disconnect_and_listen(stage: Stage, name: str, *listeners: str) -> Non
     """
     await stage.disconnect(name)
     for listener in listeners:
-        client = stage.clients[listener]
-        with contextlib.suppress(WaitTimeout):
-            await client.wait_for("user left", timeout=NOTICE_TIMEOUT)
+        await stage.await_event(listener, "user left", timeout=NOTICE_TIMEOUT)
 
 
 async def test_joining_tells_the_other_members(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import socketio
 
-from roomkit.errors import WaitTimeout
 from roomkit.exercise_testing import Stage, check_against_reference
 from roomkit.implementations import Implementation
 
@@ -37,8 +34,7 @@ async def disconnect_and_listen(stage: Stage, name: str, *listeners: str) -> Non
             await client.wait_for("presence")
     await stage.disconnect(name)
     for listener in listeners:
-        with contextlib.suppress(WaitTimeout):
-            await stage.clients[listener].wait_for("presence", timeout=NOTICE_TIMEOUT)
+        await stage.await_event(listener, "presence", timeout=NOTICE_TIMEOUT)
 
 
 async def test_joining_updates_everyone_in_the_room(

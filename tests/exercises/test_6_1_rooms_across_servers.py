@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import socketio
 
-from roomkit.errors import WaitTimeout
-from roomkit.exercise_testing import CALL_TIMEOUT, Stage, check_cluster_against_reference
+from roomkit.exercise_testing import Stage, check_cluster_against_reference
 from roomkit.implementations import Implementation
 
 EXERCISE = "6.1"
@@ -36,15 +35,6 @@ async def join(stage: Stage, name: str, server: int, *rooms: str) -> None:
         await stage.call(name, "join room", room)
 
 
-async def await_event(stage: Stage, name: str, event: str) -> None:
-    """Let ``name`` wait for ``event`` coming from the other server (at most one call's
-    time); when it never comes, the comparison says so."""
-    client = stage.clients.get(name)
-    if client is not None:
-        with contextlib.suppress(WaitTimeout):
-            await client.wait_for(event, timeout=CALL_TIMEOUT)
-
-
 async def test_a_message_reaches_members_on_the_other_server(
     impl: Implementation, reference: Implementation
 ) -> None:
@@ -55,7 +45,7 @@ async def test_a_message_reaches_members_on_the_other_server(
         await join(stage, "bob", B, "general")
         await join(stage, "carol", B)
         await stage.call("alice", "message", {"room": "general", "text": "hi bob, on B"})
-        await await_event(stage, "bob", "message")
+        await stage.await_event("bob", "message")
 
     await check_cluster_against_reference(impl, reference, build, scenario)
 
@@ -70,10 +60,10 @@ async def test_members_on_both_servers_hear_each_other(
         await join(stage, "dave", A, "general")
         await join(stage, "bob", B, "general")
         await stage.call("bob", "message", {"room": "general", "text": "hello from B"})
-        await await_event(stage, "alice", "message")
-        await await_event(stage, "dave", "message")
+        await stage.await_event("alice", "message")
+        await stage.await_event("dave", "message")
         await stage.call("dave", "message", {"room": "general", "text": "hello from A"})
-        await await_event(stage, "bob", "message")
+        await stage.await_event("bob", "message")
 
     await check_cluster_against_reference(impl, reference, build, scenario)
 
@@ -88,9 +78,9 @@ async def test_rooms_stay_separate_across_servers(
         await join(stage, "bob", B, "general")
         await join(stage, "carol", B, "random")
         await stage.call("bob", "message", {"room": "general", "text": "general only"})
-        await await_event(stage, "alice", "message")
+        await stage.await_event("alice", "message")
         await stage.call("carol", "message", {"room": "random", "text": "random only"})
-        await await_event(stage, "alice", "message")
+        await stage.await_event("alice", "message")
 
     await check_cluster_against_reference(impl, reference, build, scenario)
 

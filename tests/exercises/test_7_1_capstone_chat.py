@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import socketio
 
-from roomkit.errors import WaitTimeout
-from roomkit.exercise_testing import CALL_TIMEOUT, Stage, check_against_reference
+from roomkit.exercise_testing import Stage, check_against_reference
 from roomkit.implementations import Implementation
 
 EXERCISE = "7.1"
@@ -26,15 +23,6 @@ async def chat(stage: Stage, *names: str) -> None:
 async def join(stage: Stage, name: str, *rooms: str) -> None:
     for room in rooms:
         await stage.call(name, "join room", room)
-
-
-async def await_event(stage: Stage, name: str, event: str) -> None:
-    """Let ``name`` wait for ``event`` (at most one call's time), for what no call can
-    sequence, such as a disconnect; when it never comes, the comparison says so."""
-    client = stage.clients.get(name)
-    if client is not None:
-        with contextlib.suppress(WaitTimeout):
-            await client.wait_for(event, timeout=CALL_TIMEOUT)
 
 
 async def test_messages_reach_the_rooms_members_only(
@@ -145,8 +133,8 @@ async def test_disconnecting_leaves_every_room(
         await join(stage, "bob", "general")
         await join(stage, "carol", "random")
         await stage.disconnect("alice")
-        await await_event(stage, "bob", "user left")
-        await await_event(stage, "carol", "user left")
+        await stage.await_event("bob", "user left")
+        await stage.await_event("carol", "user left")
 
     await check_against_reference(impl, reference, install, scenario)
 
