@@ -20,7 +20,7 @@ from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
 from roomkit.ratelimit import TokenBucket
 from roomkit.settings import Limits
-from roomkit.store import Member, Room, RoomStore
+from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.validation import (
     CreateRequest,
     InviteRequest,

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
-from roomkit.course_cli import add_course_commands
+from roomkit.course.cli import add_course_commands
 from roomkit.settings import Limits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
