@@ -111,24 +111,24 @@ def add_cluster_command(commands: argparse._SubParsersAction) -> None:  # type: 
     cluster = commands.add_parser(
         "cluster", help="run redis-server and several chat servers sharing it"
     )
-    cluster.add_argument("--nodes", type=int, default=2, help="how many servers (2)")
+    cluster.add_argument("--nodes", type=int, default=2, help="how many servers")
     cluster.add_argument(
         "--first-port",
         type=int,
         default=DEFAULT_FIRST_PORT,
-        help=f"port of the first server; the others follow ({DEFAULT_FIRST_PORT})",
+        help="port of the first server; the others follow",
     )
     cluster.add_argument(
-        "--redis-port", type=int, default=0, help="port for redis-server (0: a free one)"
+        "--redis-port", type=int, default=0, help="port for redis-server; 0 picks a free one"
     )
-    cluster.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    cluster.add_argument("--host", default="127.0.0.1", help="address to bind")
     cluster.add_argument(
         "--node-ttl",
         type=float,
-        default=10.0,
-        help="seconds within which a dead server's members disappear (10)",
+        default=DEFAULT_NODE_TTL,
+        help="seconds within which a dead server's members disappear",
     )
-    cluster.add_argument("--log-level", default="WARNING", help="servers' logging level (WARNING)")
+    cluster.add_argument("--log-level", default="WARNING", help="servers' logging level")
     cluster.set_defaults(run=_cluster)
 
 
