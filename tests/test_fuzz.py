@@ -250,6 +250,7 @@ class ChatModel:
             and _room_ok(value["name"])
             and isinstance(topic, str)
             and len(topic) <= LIMITS.max_topic_length
+            and topic.isprintable()
             and isinstance(value.get("private", False), bool)
             and not self.exists(value["name"])
         )
