@@ -114,6 +114,10 @@ class ChildProcess:
         """The child's environment. Default None: ours."""
         return None
 
+    def describe(self) -> str:
+        """The child in a few words, for error messages (subclasses name it)."""
+        return self.command()[0]
+
     @property
     def running(self) -> bool:
         """Whether the child has been started and has not exited."""
@@ -147,7 +151,7 @@ class ChildProcess:
             await self.end(signal.SIGKILL)
             tail = "\n".join(self.log) or "(no output)"
             raise self.error(
-                f"{self.command()[0]} did not start ({problem or 'timed out'}):\n{tail}"
+                f"{self.describe()} did not start ({problem or 'timed out'}):\n{tail}"
             ) from None
         self._drain = asyncio.create_task(self._keep_reading(self.process.stdout))
 
@@ -241,6 +245,9 @@ class RedisProcess(ChildProcess):
     def url(self) -> str:
         """``redis://host:port/0`` (valid once a port is chosen)."""
         return f"redis://{self.host}:{self.port}/0"
+
+    def describe(self) -> str:
+        return f"redis-server on port {self.port}"
 
     def command(self) -> list[str]:
         assert self._workdir is not None
@@ -368,6 +375,9 @@ class ServerProcess(ChildProcess):
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, ADMIN_TOKEN_ENV: self.admin_token}
+
+    def describe(self) -> str:
+        return f"roomkit serve on port {self.port}"
 
     async def start(self) -> str:
         """Start the server; return its URL once it accepts connections.

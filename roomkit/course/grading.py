@@ -114,8 +114,8 @@ def run_tests(
             )
         finally:
             _purge_test_modules(course.tests_dir)
-        for nodeid, test in harness.results.items():
-            target = results.get(harness.exercise_of.get(nodeid, ""))
+        for test in harness.results.values():
+            target = results.get(test.exercise_id)
             if target is not None:
                 target.results.append(test)
         for exercise in exercises:

@@ -79,7 +79,6 @@ class Harness:
         self.source = source
         self.progress = progress
         self.results: dict[str, TestResult] = {}
-        self.exercise_of: dict[str, str] = {}
         self.broken: list[str] = []
         self._loaded: dict[str, Implementation] = {}
 
@@ -99,7 +98,6 @@ class Harness:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         exercise_id = str(getattr(getattr(item, "module", None), "EXERCISE", "?"))
-        self.exercise_of[item.nodeid] = exercise_id
         earlier = self.results.get(item.nodeid)
         # The first failure (setup, call or teardown) is the one worth reading.
         if (report.failed or report.skipped) and (earlier is None or earlier.passed):
