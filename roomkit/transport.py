@@ -1,0 +1,145 @@
+"""HTTP and engine.io hardening below the Socket.IO layer.
+
+python-engineio leaves three gaps that roomkit closes here:
+
+* its aiohttp driver reports every peer as ``127.0.0.1`` and lets any client
+  set ``X-Forwarded-Proto``/``X-Forwarded-Host``, which feed its same-origin
+  check; :class:`RoomkitEngineServer` takes the address from the TCP peer and
+  honours ``X-Forwarded-*`` only from configured proxies;
+* after a bad polling POST (too long, or a packet type a client may not send)
+  it disconnects the session and *waits for the client to poll the close
+  packet*, which a client that never polls again never does, so the request
+  handler hangs forever; :class:`RoomkitEngineServer` closes without waiting;
+* it trusts the ``Host`` header, so a page on a rebound DNS name passes the
+  same-origin check; :func:`host_guard` refuses requests for other names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+import engineio
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+__all__ = ["RoomkitEngineServer", "client_address", "host_allowed", "host_guard"]
+
+_FORWARDED_PREFIX = "HTTP_X_FORWARDED_"
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted_proxies: Collection[str]) -> str:
+    """The client's address as far as the trusted chain can vouch for it.
+
+    :param peer: the TCP peer's address.
+    :param forwarded_for: the ``X-Forwarded-For`` header, or None.
+    :param trusted_proxies: addresses of the reverse proxies in front of the
+        server; ``X-Forwarded-For`` is read only when ``peer`` is one of them.
+    :returns: the rightmost address of the chain that is not a trusted proxy
+        (anything left of it may be forged by the client), else ``peer``.
+    """
+    if peer not in trusted_proxies or not forwarded_for:
+        return peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if hop and hop not in trusted_proxies:
+            return hop
+    return peer
+
+
+class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """``engineio.AsyncServer`` with real peer addresses and non-blocking closes.
+
+    Takes the arguments of ``engineio.AsyncServer`` (aiohttp mode only), plus:
+
+    :param trusted_proxies: addresses whose ``X-Forwarded-*`` headers are
+        believed. Default empty: such headers are dropped from every request.
+    """
+
+    def __init__(self, *args: Any, trusted_proxies: Collection[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trusted_proxies = frozenset(trusted_proxies)
+        # `_async` is the driver module's own dict, shared by every server:
+        # copy it before replacing the request translation.
+        driver: dict[str, Any] = dict(self._async)  # type: ignore[has-type]
+        self._translate_driver = driver["translate_request"]
+        driver["translate_request"] = self._translate
+        self._async = driver
+
+    def _translate(self, request: web.Request) -> dict[str, Any]:
+        environ: dict[str, Any] = self._translate_driver(request)
+        peer = request.remote or ""
+        if peer in self.trusted_proxies:
+            environ["REMOTE_ADDR"] = client_address(
+                peer, environ.get("HTTP_X_FORWARDED_FOR"), self.trusted_proxies
+            )
+            return environ
+        # Not from a proxy we know: such headers are whatever the client wants.
+        for key in [key for key in environ if key.startswith(_FORWARDED_PREFIX)]:
+            del environ[key]
+        environ.pop("HTTP_FORWARDED", None)
+        environ["REMOTE_ADDR"] = peer
+        environ["wsgi.url_scheme"] = request.scheme
+        return environ
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        """Close one session without waiting for its client to collect the close
+        packet (python-engineio waits forever for a polling client that stopped
+        polling); ``sid=None`` closes all, as python-engineio does."""
+        if sid is None:
+            await super().disconnect()
+            return
+        socket = self.sockets.pop(sid, None)
+        if socket is None or socket.closed:
+            return
+        await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+        # Ends a websocket's writer, and a pending poll, after the close packet.
+        await socket.queue.put(None)
+
+
+def _hostname(host_header: str) -> str:
+    """The name part of a ``Host`` header (``[::1]:80`` -> ``::1``), lower-cased."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    name, _, port = host.rpartition(":")
+    return name if name and port.isdigit() else host
+
+
+def host_allowed(host_header: str, allowed_hosts: Collection[str]) -> bool:
+    """Whether a request's ``Host`` header names this server.
+
+    :param host_header: the header's value (``name`` or ``name:port``).
+    :param allowed_hosts: names the server answers to; ``"*"`` allows any. IP
+        address literals and ``localhost`` are always allowed: a DNS rebinding
+        attack needs a name of its own, and the server's addresses are its own.
+    """
+    if "*" in allowed_hosts:
+        return True
+    name = _hostname(host_header)
+    if name == "localhost" or name in {each.lower() for each in allowed_hosts}:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def host_guard(allowed_hosts: Collection[str]) -> Middleware:
+    """An aiohttp middleware answering 421 to requests whose ``Host`` is not ours.
+
+    :param allowed_hosts: see :func:`host_allowed`.
+    """
+    allowed = frozenset(allowed_hosts)
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not host_allowed(request.headers.get("Host", ""), allowed):
+            return web.Response(status=421, text="misdirected request: unknown host name\n")
+        return await handler(request)
+
+    return check_host
