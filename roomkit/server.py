@@ -16,7 +16,7 @@ from typing import Any
 
 import socketio
 
-from roomkit.errors import ProtocolError
+from roomkit.errors import RoomkitError
 from roomkit.logthrottle import LogThrottle
 from roomkit.settings import Limits
 from roomkit.transport import RoomkitEngineServer
@@ -35,9 +35,14 @@ def ack_requested() -> bool:
     return _ACK_REQUESTED.get()
 
 
+class _TooManyAttachments(RoomkitError):
+    """A client declared or sent more binary attachments than one packet may hold."""
+
+
 class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
-    """``socketio.AsyncServer`` that exposes :func:`ack_requested` to handlers
-    and closes connections that send packets it cannot accept.
+    """``socketio.AsyncServer`` that exposes :func:`ack_requested` to handlers,
+    logs undecodable packets at a bounded rate and closes connections whose
+    binary attachments exceed the limits.
 
     Takes the arguments of ``socketio.AsyncServer``, plus:
 
@@ -64,24 +69,29 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         return functools.partial(RoomkitEngineServer, trusted_proxies=self.trusted_proxies)
 
     # Every Socket.IO packet of every client arrives here. python-socketio logs
-    # a full traceback for one it cannot decode and keeps the connection, and
-    # keeps every binary attachment a client declares until the last arrives.
+    # a full traceback for each one it cannot decode, and keeps every binary
+    # attachment a client declares until the last one arrives.
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             self._check_attachment(eio_sid, data)
             await super()._handle_eio_message(eio_sid, data)
             self._check_declared_attachments(eio_sid)
+        except _TooManyAttachments as problem:  # like an oversized packet: closed
+            self.log_throttle.log(
+                logging.WARNING, "attachments", "closing %s: %s", eio_sid, problem
+            )
+            self._binary_packet.pop(eio_sid, None)
+            await self.eio.disconnect(eio_sid)
         except Exception as problem:  # the client's bytes, not our bug: one line
+            # Dropped, the connection kept, as python-socketio does.
             self.log_throttle.log(
                 logging.WARNING,
                 "bad packet",
-                "closing %s: bad packet (%s: %.80s)",
+                "dropped a bad packet from %s (%s: %.80s)",
                 eio_sid,
                 type(problem).__name__,
                 str(problem),
             )
-            self._binary_packet.pop(eio_sid, None)
-            await self.eio.disconnect(eio_sid)
 
     def _check_attachment(self, eio_sid: str, data: Any) -> None:
         pending = self._binary_packet.get(eio_sid)
@@ -89,12 +99,12 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         held = sum(len(each) for each in pending.attachments) + len(data)
         if held > self.limits.max_payload_bytes:
-            raise ProtocolError(f"attachments exceed {self.limits.max_payload_bytes} bytes")
+            raise _TooManyAttachments(f"attachments exceed {self.limits.max_payload_bytes} bytes")
 
     def _check_declared_attachments(self, eio_sid: str) -> None:
         pending = self._binary_packet.get(eio_sid)
         if pending is not None and pending.attachment_count > self.limits.max_attachments:
-            raise ProtocolError(f"more than {self.limits.max_attachments} attachments")
+            raise _TooManyAttachments(f"more than {self.limits.max_attachments} attachments")
 
     # python-socketio 5.x runs every event through this method in its own task
     # (async_handlers=True), with ``id`` set only when the client asked for an

@@ -50,8 +50,9 @@ class Limits:
         rate. Default 200.
     :param address_burst: that shared bucket's size. Default 400.
     :param refusal_rate_per_second: refusals answered per second on one
-        connection; refusals beyond it are dropped unanswered, so a flood of bad
-        events does not get a flood of answers back. Default 2.
+        connection (with ``rate_limit``); refusals beyond it are dropped
+        unanswered, so a flood of bad events does not get a flood of answers
+        back. Default 2.
     :param refusal_burst: refusals answered back to back. Default 10.
     :param admin_attempts_per_second: wrong ``/admin`` tokens allowed per second
         from one client address; beyond that every attempt from it is refused
