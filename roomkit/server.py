@@ -46,8 +46,8 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
 
     Takes the arguments of ``socketio.AsyncServer``, plus:
 
-    :param limits: ``max_payload_bytes``, ``max_attachments`` and
-        ``log_interval`` apply here. Default: ``Limits()``.
+    :param limits: ``max_payload_bytes``, ``max_attachments``,
+        ``max_poll_gap`` and ``log_interval`` apply here. Default: ``Limits()``.
     :param trusted_proxies: see :class:`~roomkit.transport.RoomkitEngineServer`.
         Default empty.
     """
@@ -66,7 +66,11 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # python-socketio builds its engine.io server from this method's result.
     def _engineio_server_class(self) -> Callable[..., RoomkitEngineServer]:
-        return functools.partial(RoomkitEngineServer, trusted_proxies=self.trusted_proxies)
+        return functools.partial(
+            RoomkitEngineServer,
+            trusted_proxies=self.trusted_proxies,
+            max_poll_gap=self.limits.max_poll_gap,
+        )
 
     # Every Socket.IO packet of every client arrives here. python-socketio logs
     # a full traceback for each one it cannot decode, and keeps every binary

@@ -59,6 +59,9 @@ class Limits:
         without being checked until the bucket refills. Default 0.1.
     :param admin_attempts_burst: wrong ``/admin`` tokens allowed back to back
         from one address. Default 5.
+    :param max_poll_gap: seconds an HTTP long-polling session may go without a
+        GET request open before it is closed (a legitimate client always has
+        one open but for a round trip). Default 10.
     :param log_interval: seconds between log lines about the same kind of
         refusal (bad packets, wrong admin tokens, refused connections); the
         next line says how many were left out. Default 10.
@@ -82,6 +85,7 @@ class Limits:
     refusal_burst: int = 10
     admin_attempts_per_second: float = 0.1
     admin_attempts_burst: int = 5
+    max_poll_gap: float = 10.0
     log_interval: float = 10.0
 
 

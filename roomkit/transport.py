@@ -1,6 +1,6 @@
 """HTTP and engine.io hardening below the Socket.IO layer.
 
-python-engineio leaves three gaps that roomkit closes here:
+python-engineio leaves four gaps that roomkit closes here:
 
 * its aiohttp driver reports every peer as ``127.0.0.1`` and lets any client
   set ``X-Forwarded-Proto``/``X-Forwarded-Host``, which feed its same-origin
@@ -10,13 +10,18 @@ python-engineio leaves three gaps that roomkit closes here:
   it disconnects the session and *waits for the client to poll the close
   packet*, which a client that never polls again never does, so the request
   handler hangs forever; :class:`RoomkitEngineServer` closes without waiting;
+* a polling session that stops polling (or never starts) stays connected
+  until the heartbeat gives up, 45 s or more; :class:`RoomkitEngineServer`
+  closes it after ``max_poll_gap`` seconds without a GET request open;
 * it trusts the ``Host`` header, so a page on a rebound DNS name passes the
   same-origin check; :func:`host_guard` refuses requests for other names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -54,11 +59,23 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     :param trusted_proxies: addresses whose ``X-Forwarded-*`` headers are
         believed. Default empty: such headers are dropped from every request.
+    :param max_poll_gap: seconds a long-polling session may have no GET request
+        open before it is closed. Default 10.
     """
 
-    def __init__(self, *args: Any, trusted_proxies: Collection[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        trusted_proxies: Collection[str] = (),
+        max_poll_gap: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.trusted_proxies = frozenset(trusted_proxies)
+        self.max_poll_gap = max_poll_gap
+        # Per polling session: GET requests open now, and since when none is.
+        self._polls_open: dict[str, int] = {}
+        self._poll_idle_since: dict[str, float] = {}
         # `_async` is the driver module's own dict, shared by every server:
         # copy it before replacing the request translation.
         driver: dict[str, Any] = dict(self._async)  # type: ignore[has-type]
@@ -81,6 +98,44 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         environ["REMOTE_ADDR"] = peer
         environ["wsgi.url_scheme"] = request.scheme
         return environ
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        request: web.Request = args[0]
+        sid = request.query.get("sid")
+        if sid is None or request.method != "GET" or "upgrade" in request.headers:
+            return await super().handle_request(*args, **kwargs)
+        self._polls_open[sid] = self._polls_open.get(sid, 0) + 1
+        try:
+            return await super().handle_request(*args, **kwargs)
+        finally:
+            self._polls_open[sid] -= 1
+            if not self._polls_open[sid]:
+                del self._polls_open[sid]
+                self._poll_idle_since[sid] = time.monotonic()
+
+    # python-engineio runs this from the first connection until shutdown.
+    async def _service_task(self) -> None:
+        sweeper = asyncio.ensure_future(self._close_idle_polling())
+        try:
+            await super()._service_task()
+        finally:
+            sweeper.cancel()
+
+    async def _close_idle_polling(self) -> None:
+        """Close polling sessions that have had no GET open for ``max_poll_gap``
+        seconds: a client that stopped polling, or never started. python-engineio
+        notices them only through the heartbeat, 45 s or more later."""
+        while True:
+            await asyncio.sleep(self.max_poll_gap / 2)  # a sweep's pace, not a wait
+            now = time.monotonic()
+            for sid, socket in list(self.sockets.items()):
+                if socket.upgraded or socket.upgrading or sid in self._polls_open:
+                    continue
+                since = self._poll_idle_since.setdefault(sid, now)
+                if now - since > self.max_poll_gap:
+                    await self.disconnect(sid)
+            for sid in self._poll_idle_since.keys() - self.sockets.keys():
+                del self._poll_idle_since[sid]
 
     async def disconnect(self, sid: str | None = None) -> None:
         """Close one session without waiting for its client to collect the close

@@ -4,12 +4,14 @@ clients over loopback (some from 127.0.0.2, a second loopback address)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
 
 import aiohttp
 import pytest
+from attack_support import polling_session
 from support import ADMIN_TOKEN
 
 from roomkit import Limits, Settings, create_app
@@ -173,3 +175,49 @@ async def test_names_that_look_the_same_are_the_same_name() -> None:
     assert [member["name"] for member in members] == ["alice"]
     assert invited["room"] == "lobby"
     assert "must not mix Latin, Greek and Cyrillic letters" in str(refused.value)
+
+
+async def test_a_polling_session_that_stops_polling_is_dropped() -> None:
+    # It used to count as a /chat user until the heartbeat gave up (45 s and more).
+    async with serve(create_app(_settings(max_poll_gap=1.0))) as server:
+        bob = await connect(server.url, "bob")
+        await bob.call("join room", "lobby")
+        polling = f"{server.url}/socket.io/?EIO=4&transport=polling"
+        async with aiohttp.ClientSession() as http:
+            sid = await polling_session(http, polling)
+            body = '42/chat,["join room","lobby"]'
+            async with http.post(f"{polling}&sid={sid}", data=body) as response:
+                assert response.status == 200
+            joined = await bob.wait_for("user joined")
+            left = await bob.wait_for("user left", timeout=10)  # never polled
+        await bob.disconnect()
+    assert left == joined
+
+
+async def test_a_polling_client_that_keeps_polling_stays() -> None:
+    async with serve(create_app(_settings(max_poll_gap=0.5))) as server:
+        polling = f"{server.url}/socket.io/?EIO=4&transport=polling"
+        async with aiohttp.ClientSession() as http:
+            sid = await polling_session(http, polling)
+            acked = asyncio.Event()
+
+            async def poll() -> int:  # as a browser does: always one GET open
+                while True:
+                    async with http.get(f"{polling}&sid={sid}") as response:
+                        if response.status != 200:
+                            return response.status
+                        if '43/chat,1[{"ok":true' in await response.text():
+                            acked.set()
+
+            poller = asyncio.create_task(poll())
+            await asyncio.sleep(2.0)  # letting four gaps pass, not synchronisation
+            body = '42/chat,1["join room","lobby"]'
+            async with http.post(f"{polling}&sid={sid}", data=body) as response:
+                posted = response.status
+            await asyncio.wait_for(acked.wait(), timeout=5)
+            still_polling = not poller.done()  # it returns once the session is gone
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+    assert posted == 200
+    assert still_polling

@@ -45,6 +45,7 @@ def test_default_limits() -> None:
         refusal_burst=10,
         admin_attempts_per_second=0.1,
         admin_attempts_burst=5,
+        max_poll_gap=10.0,
         log_interval=10.0,
     )
 
