@@ -104,13 +104,14 @@ async def websocket_session(
 
 async def closed_by_server(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> bool:
     """Read until the server closes ``ws`` (True) or ``timeout`` passes (False)."""
+    ends = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+    async def until_closed() -> bool:
+        while (await ws.receive()).type not in ends:
+            pass
+        return True
+
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await ws.receive()
-                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                    return True
-                if message.type is aiohttp.WSMsgType.ERROR:
-                    return True
-    except TimeoutError:
+        return await asyncio.wait_for(until_closed(), timeout)
+    except asyncio.TimeoutError:
         return False
