@@ -96,6 +96,9 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
                 type(problem).__name__,
                 str(problem),
             )
+            # The traceback only when asked for: at DEBUG, every one (a bug of
+            # ours in a connect or disconnect handler would land here too).
+            logger.debug("bad packet from %s", eio_sid, exc_info=True)
 
     def _check_attachment(self, eio_sid: str, data: Any) -> None:
         pending = self._binary_packet.get(eio_sid)

@@ -102,7 +102,9 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
         request: web.Request = args[0]
         sid = request.query.get("sid")
-        if sid is None or request.method != "GET" or "upgrade" in request.headers:
+        # Only polls of sessions that exist are counted: any sid may be sent.
+        polls = request.method == "GET" and "upgrade" not in request.headers
+        if sid is None or not polls or sid not in self.sockets:
             return await super().handle_request(*args, **kwargs)
         self._polls_open[sid] = self._polls_open.get(sid, 0) + 1
         try:

@@ -17,9 +17,11 @@ from support import ADMIN_TOKEN
 from roomkit import Limits, Settings, create_app
 from roomkit.admin import TOO_MANY_ATTEMPTS
 from roomkit.app import CHAT_KEY
+from roomkit.cli import build_parser, serve_settings
 from roomkit.errors import ConnectRefused, WaitTimeout
 from roomkit.middleware import Handshake
 from roomkit.testing import RunningServer, connect, serve
+from roomkit.tokens import USER_TOKEN_SECRET_ENV
 
 RATE_LIMITED = {"ok": False, "error": "rate limit exceeded: slow down"}
 NO_REFILL = 1e-6  # no token comes back while a test runs
@@ -221,3 +223,25 @@ async def test_a_polling_client_that_keeps_polling_stays() -> None:
                 await poller
     assert posted == 200
     assert still_polling
+
+
+def test_short_admin_tokens_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Settings(admin_token="letmein")
+    with pytest.raises(SystemExit, match="ROOMKIT_ADMIN_TOKEN must have at least 16"):
+        serve_settings(build_parser().parse_args(["serve"]), "letmein")
+
+
+def test_host_and_proxy_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    monkeypatch.setenv("ROOMKIT_ALLOWED_HOSTS", "a.example, b.example")
+    monkeypatch.setenv("ROOMKIT_TRUSTED_PROXIES", "10.0.0.5")
+    from_env = serve_settings(build_parser().parse_args(["serve"]), ADMIN_TOKEN)
+    flags = ["serve", "--allowed-host", "c.example", "--trusted-proxy", "10.0.0.6"]
+    from_flags = serve_settings(build_parser().parse_args(flags), ADMIN_TOKEN)
+    assert (from_env.allowed_hosts, from_env.trusted_proxies) == (
+        ("a.example", "b.example"),
+        ("10.0.0.5",),
+    )
+    assert (from_flags.allowed_hosts, from_flags.trusted_proxies) == (("c.example",), ("10.0.0.6",))

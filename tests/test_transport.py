@@ -134,6 +134,8 @@ def test_the_engine_hooks_exist() -> None:
     assert sio._binary_packet == {}
     assert driver._async["translate_request"] is driver.translate_request
     assert sio.eio._async["translate_request"] == sio.eio._translate
-    assert "disconnect" in vars(engineio.AsyncServer)
+    assert {"disconnect", "handle_request", "_service_task"} <= vars(engineio.AsyncServer).keys()
+    socket = engineio.async_socket.AsyncSocket(sio.eio, "sid")
+    assert (socket.upgraded, socket.upgrading, socket.closed) == (False, False, False)
     packet = socketio.packet.Packet(encoded_packet='52-/chat,["a",{"_placeholder":true,"num":0}]')
     assert (packet.attachment_count, packet.attachments) == (2, [])
