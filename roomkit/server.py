@@ -70,6 +70,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
             RoomkitEngineServer,
             trusted_proxies=self.trusted_proxies,
             max_poll_gap=self.limits.max_poll_gap,
+            log_interval=self.limits.log_interval,
         )
 
     # Every Socket.IO packet of every client arrives here. python-socketio logs

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
@@ -29,7 +31,11 @@ import engineio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from roomkit.logthrottle import LogThrottle
+
 __all__ = ["RoomkitEngineServer", "client_address", "host_allowed", "host_guard"]
+
+logger = logging.getLogger("roomkit")
 
 _FORWARDED_PREFIX = "HTTP_X_FORWARDED_"
 
@@ -52,6 +58,28 @@ def client_address(peer: str, forwarded_for: str | None, trusted_proxies: Collec
     return peer
 
 
+class _QuietExceptions(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """python-engineio's logger, whose ``exception()`` lines (a full traceback
+    each, for input any client can send) become one throttled WARNING line of
+    roomkit's per kind; the traceback only at DEBUG."""
+
+    def __init__(self, engine_logger: Any, throttle: LogThrottle) -> None:
+        super().__init__(engine_logger, {})
+        self.throttle = throttle
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        problem = sys.exc_info()[1]
+        self.throttle.log(
+            logging.WARNING,
+            f"engine.io {msg}",  # python-engineio's messages are a fixed few
+            "engine.io: %s (%s: %.80s)",
+            msg,
+            type(problem).__name__,
+            str(problem),
+        )
+        logger.debug("engine.io: %s", msg, exc_info=True)
+
+
 class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """``engineio.AsyncServer`` with real peer addresses and non-blocking closes.
 
@@ -61,6 +89,9 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         believed. Default empty: such headers are dropped from every request.
     :param max_poll_gap: seconds a long-polling session may have no GET request
         open before it is closed. Default 10.
+    :param log_interval: seconds between two log lines of one kind of error
+        python-engineio reports with a traceback (a polling POST it cannot
+        decode writes one per request). Default 10.
     """
 
     def __init__(
@@ -68,9 +99,14 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         *args: Any,
         trusted_proxies: Collection[str] = (),
         max_poll_gap: float = 10.0,
+        log_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = _QuietExceptions(
+            self.logger,  # type: ignore[has-type]
+            LogThrottle(logger, log_interval),
+        )
         self.trusted_proxies = frozenset(trusted_proxies)
         self.max_poll_gap = max_poll_gap
         # Per polling session: GET requests open now, and since when none is.
