@@ -49,6 +49,9 @@ class Connection:
     ``changing_rooms`` serialises the connection's joins, creations and leaves:
     each awaits the store between its checks and its change, so concurrent
     ones would otherwise all pass the rooms-per-connection check.
+    ``bucket`` (its own rate), ``address_bucket`` (shared with every connection
+    from ``address``) and ``refusals`` (answers to its refused events) are None
+    when the rate limit is off.
     """
 
     sid: str

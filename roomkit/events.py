@@ -64,8 +64,8 @@ class EventNamespace(MiddlewareNamespace):
         if lifecycle and self._lifecycle_call(event, sid):
             return await super().trigger_event(event, *args)
         if not self.server.manager.is_connected(sid, self.namespace):
-            # python-socketio starts a task per event as it reads them: what a
-            # flooder sent before it left is dropped, not worked through.
+            # python-socketio starts a task per event as it reads them: one
+            # that had not run when its connection went is dropped, not answered.
             return self.server.not_handled
         try:
             spec = self.events.get(event) if isinstance(event, str) else None
