@@ -7,30 +7,85 @@ import hmac
 from roomkit.errors import Refused
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake, Middleware
+from roomkit.ratelimit import TokenBucket
 from roomkit.settings import Limits
 from roomkit.validation import bound, system_text
 
-__all__ = ["METRICS_ROOM", "AdminNamespace", "require_token"]
+__all__ = ["METRICS_ROOM", "TOO_MANY_ATTEMPTS", "AdminNamespace", "AttemptLimiter", "require_token"]
 
 METRICS_ROOM = "metrics"
 
 
-def require_token(expected: str) -> Middleware:
+TOO_MANY_ATTEMPTS = "too many wrong tokens from your address: try again later"
+
+
+class AttemptLimiter:
+    """Wrong tokens allowed per client address: a token bucket each, spent by
+    every wrong token; an address whose bucket is empty is refused without its
+    token being checked, right or wrong, until the bucket refills.
+
+    :param rate: wrong tokens forgiven per second.
+    :param burst: wrong tokens allowed back to back.
+    :param max_addresses: addresses tracked at once; beyond it, fully refilled
+        buckets and then the oldest are forgotten. Default 10000.
+    """
+
+    __slots__ = ("_buckets", "burst", "max_addresses", "rate")
+
+    def __init__(self, rate: float, burst: int, max_addresses: int = 10_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_addresses = max_addresses
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def blocked(self, address: str) -> bool:
+        """Whether ``address`` has used up its wrong tokens for now."""
+        bucket = self._buckets.get(address)
+        return bucket is not None and bucket.available() < 1
+
+    def failed(self, address: str) -> None:
+        """``address`` sent a wrong token."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            self._forget()
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst)
+        bucket.take()
+
+    def _forget(self) -> None:
+        if len(self._buckets) < self.max_addresses:
+            return
+        for address, bucket in list(self._buckets.items()):
+            if bucket.available() >= self.burst:
+                del self._buckets[address]
+        while len(self._buckets) >= self.max_addresses:
+            del self._buckets[next(iter(self._buckets))]
+
+
+def require_token(expected: str, attempts: AttemptLimiter | None = None) -> Middleware:
     """A middleware that admits only handshakes whose ``auth.token`` equals ``expected``.
 
     The comparison takes the same time wherever the strings differ, so the
     token cannot be guessed one character at a time, and the refusal never
     repeats what the client sent.
+
+    :param expected: the token.
+    :param attempts: when given, wrong tokens are throttled per client address
+        (see :class:`AttemptLimiter`). Default None: no throttle.
     """
     expected_bytes = expected.encode()
 
     def check_token(handshake: Handshake) -> None:
+        address = handshake.remote_address
+        if attempts is not None and attempts.blocked(address):
+            raise Refused(TOO_MANY_ATTEMPTS)
         token = handshake.auth.get("token")
         # surrogatepass: a lone surrogate (valid JSON, not valid UTF-8) must be
         # refused like any wrong token, not crash the handshake.
         if not isinstance(token, str) or not hmac.compare_digest(
             token.encode("utf-8", "surrogatepass"), expected_bytes
         ):
+            if attempts is not None:
+                attempts.failed(address)
             raise Refused("Unauthorized")
 
     return check_token
@@ -55,7 +110,11 @@ class AdminNamespace(EventNamespace):
         super().__init__(namespace)
         self.limits = limits
         self.chat_namespace = chat_namespace
-        self.use(require_token(admin_token))
+        self.refusal_log.interval = limits.log_interval
+        self.attempts = AttemptLimiter(
+            limits.admin_attempts_per_second, limits.admin_attempts_burst
+        )
+        self.use(require_token(admin_token, self.attempts))
         self.events["system message"] = EventSpec(
             self._system_message, schema=bound(system_text, limits)
         )

@@ -20,6 +20,7 @@ from roomkit.settings import Settings
 from roomkit.stores import store_from_url
 from roomkit.stores.base import RoomStore
 from roomkit.tokens import user_token_middleware
+from roomkit.transport import host_guard
 
 __all__ = [
     "ADMIN_KEY",
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,
+        limits=settings.limits,
+        trusted_proxies=settings.trusted_proxies,
     )
     chat = ChatNamespace(store, settings.limits)
     if settings.user_token_secret:
@@ -82,7 +85,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     sio.register_namespace(chat)
     sio.register_namespace(admin)
 
-    app = web.Application()
+    # Every route, pages and Socket.IO alike, answers only to our own names.
+    app = web.Application(middlewares=[host_guard(settings.allowed_hosts)])
     app[SETTINGS_KEY] = settings
     app[SERVER_KEY] = sio
     app[STORE_KEY] = store

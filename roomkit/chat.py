@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
-from roomkit.ratelimit import TokenBucket
+from roomkit.ratelimit import SharedBuckets, TokenBucket
 from roomkit.settings import Limits
 from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.validation import (
@@ -49,11 +49,17 @@ class Connection:
     ``changing_rooms`` serialises the connection's joins, creations and leaves:
     each awaits the store between its checks and its change, so concurrent
     ones would otherwise all pass the rooms-per-connection check.
+    ``bucket`` (its own rate), ``address_bucket`` (shared with every connection
+    from ``address``) and ``refusals`` (answers to its refused events) are None
+    when the rate limit is off.
     """
 
     sid: str
     name: str
     bucket: TokenBucket | None
+    address: str = ""
+    address_bucket: TokenBucket | None = None
+    refusals: TokenBucket | None = None
     rooms: set[str] = field(default_factory=set)
     changing_rooms: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -75,15 +81,20 @@ class ChatNamespace(EventNamespace):
         self.limits = limits
         self.connections: dict[str, Connection] = {}
         self.messages_relayed = 0
+        # One bucket per client address, shared by its connections: opening
+        # more connections does not multiply the rate limit.
+        self.address_buckets = SharedBuckets(limits.address_rate_per_second, limits.address_burst)
+        self.refusal_log.interval = limits.log_interval
         self.use(self._name_from_auth)
         # The protocol in one table: each event's handler, argument count, schema
         # (checked before the handler runs) and whether it spends rate-limit tokens.
-        # Only leaving is free, so a throttled client can still shed rooms.
+        # Every event spends tokens: leaving too, or a flood of it would be
+        # answered for free.
         room = bound(room_name, limits)
         self.events.update(
             {
                 "join room": EventSpec(self._join, schema=room, rate_limited=True),
-                "leave room": EventSpec(self._leave, schema=room),
+                "leave room": EventSpec(self._leave, schema=room, rate_limited=True),
                 "message": EventSpec(
                     self._message, schema=bound(message_request, limits), rate_limited=True
                 ),
@@ -115,16 +126,21 @@ class ChatNamespace(EventNamespace):
 
     async def on_accept(self, sid: str, handshake: Handshake) -> None:
         name: str = handshake.data["name"]
-        bucket = None
-        if self.limits.rate_limit:
-            bucket = TokenBucket(self.limits.rate_per_second, self.limits.rate_burst)
-        self.connections[sid] = Connection(sid, name, bucket)
+        connection = Connection(sid, name, None, address=handshake.remote_address)
+        limits = self.limits
+        if limits.rate_limit:
+            connection.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+            connection.address_bucket = self.address_buckets.acquire(connection.address)
+            connection.refusals = TokenBucket(limits.refusal_rate_per_second, limits.refusal_burst)
+        self.connections[sid] = connection
         await self.enter_room(sid, personal_room(name))
 
     async def on_disconnect(self, sid: str, reason: str = "") -> None:
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
+        if connection.address_bucket is not None:
+            self.address_buckets.release(connection.address)
         try:
             await self.store.forget(sid)
         except StoreUnavailable:  # the store drops it itself once Redis is back
@@ -138,8 +154,16 @@ class ChatNamespace(EventNamespace):
     async def admit_event(self, sid: str, spec: EventSpec | None) -> None:
         connection = self._connection(sid)
         limited = spec is None or spec.rate_limited  # undeclared events count too
-        if limited and connection.bucket is not None and not connection.bucket.take():
+        if not limited or connection.bucket is None:
+            return
+        if not connection.bucket.take() or (
+            connection.address_bucket is not None and not connection.address_bucket.take()
+        ):
             raise ProtocolError("rate limit exceeded: slow down")
+
+    def admit_refusal(self, sid: str) -> bool:
+        connection = self.connections.get(sid)
+        return connection is None or connection.refusals is None or connection.refusals.take()
 
     def _connection(self, sid: str) -> Connection:
         connection = self.connections.get(sid)

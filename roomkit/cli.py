@@ -7,6 +7,7 @@ import asyncio
 import gc
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,7 +18,14 @@ from aiohttp import web
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
 from roomkit.course.cli import add_course_commands
-from roomkit.settings import DEFAULT_NODE_TTL, Limits, Settings, admin_token_from_env
+from roomkit.settings import (
+    ADMIN_TOKEN_ENV,
+    DEFAULT_NODE_TTL,
+    MIN_ADMIN_TOKEN_LENGTH,
+    Limits,
+    Settings,
+    admin_token_from_env,
+)
 from roomkit.tokens import (
     DEFAULT_TTL,
     USER_TOKEN_SECRET_ENV,
@@ -35,6 +43,9 @@ logger = logging.getLogger("roomkit")
 # threshold of 700 the cyclic collector runs every few recipients and scans
 # every connection's objects; docs/benchmarks.md measures the difference.
 GC_THRESHOLD = 100_000
+
+ALLOWED_HOSTS_ENV = "ROOMKIT_ALLOWED_HOSTS"
+TRUSTED_PROXIES_ENV = "ROOMKIT_TRUSTED_PROXIES"
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,7 +71,21 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help=f"refuse /chat clients without a signed user token (needs {USER_TOKEN_SECRET_ENV})",
     )
-    serve.add_argument("--log-level", default="INFO", help="logging level")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a host name the server answers to, besides IP addresses and localhost; "
+        f"repeatable; '*' for any (default: ${ALLOWED_HOSTS_ENV}, comma-separated)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="address of a reverse proxy whose X-Forwarded-* headers are believed; "
+        f"repeatable (default: ${TRUSTED_PROXIES_ENV}, comma-separated; none)",
+    )
+    serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     serve.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
@@ -132,6 +157,11 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
             check_secret(secret)
         except ValueError as problem:
             raise SystemExit(f"roomkit: {USER_TOKEN_SECRET_ENV}: {problem}") from None
+    if len(admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise SystemExit(
+            f"roomkit: {ADMIN_TOKEN_ENV} must have at least {MIN_ADMIN_TOKEN_LENGTH} "
+            "characters (unset it to get a random one)"
+        )
     limits = Limits(rate_limit=not args.no_rate_limit)
     return replace(
         Settings(),
@@ -141,7 +171,16 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         limits=limits,
         user_token_secret=secret,
         require_user_token=args.require_user_token,
+        allowed_hosts=_listed(args.allowed_host, ALLOWED_HOSTS_ENV),
+        trusted_proxies=_listed(args.trusted_proxy, TRUSTED_PROXIES_ENV),
     )
+
+
+def _listed(flags: list[str] | None, env: str) -> tuple[str, ...]:
+    """Values given by a repeatable flag, else the comma-separated ``env`` variable."""
+    if flags:
+        return tuple(flags)
+    return tuple(part.strip() for part in os.environ.get(env, "").split(",") if part.strip())
 
 
 def _add_token(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -48,7 +48,8 @@ class EventNamespace(MiddlewareNamespace):
 
     Every event, known or not and with any number of arguments, gets an
     answer: the handler's reply, or the ack ``{"ok": false, "error": reason}``
-    (an ``error`` event ``{"event", "error"}`` when the client asked for no ack).
+    (an ``error`` event ``{"event", "error"}`` when the client asked for no ack),
+    unless :meth:`admit_refusal` says the sender had enough refusals for now.
     Event names may contain spaces (``"join room"``), which python-socketio's
     ``on_<event>`` method lookup cannot express. It serves only on a
     :class:`~roomkit.server.RoomkitServer`; registering it elsewhere raises ``TypeError``.
@@ -78,6 +79,10 @@ class EventNamespace(MiddlewareNamespace):
         lifecycle = isinstance(event, str) and event in _LIFECYCLE_EVENTS
         if lifecycle and self._lifecycle_call(event, sid):
             return await super().trigger_event(event, *args)
+        if not self.server.manager.is_connected(sid, self.namespace):
+            # python-socketio starts a task per event as it reads them: one
+            # that had not run when its connection went is dropped, not answered.
+            return self.server.not_handled
         try:
             spec = self.events.get(event) if isinstance(event, str) else None
             # Admitted first, so that malformed events cost a client as much
@@ -96,9 +101,15 @@ class EventNamespace(MiddlewareNamespace):
                 payload = tuple(spec.schema(value) for value in payload)
             return await spec.handler(sid, *payload)
         except ProtocolError as problem:
-            return await answer_error(self, sid, event, str(problem))
+            return await self._refuse(sid, event, str(problem))
         except StoreUnavailable:  # e.g. Redis restarting: the sender may retry
-            return await answer_error(self, sid, event, STORE_UNAVAILABLE)
+            return await self._refuse(sid, event, STORE_UNAVAILABLE)
+
+    async def _refuse(self, sid: str, event: Any, reason: str) -> Any:
+        if not self.admit_refusal(sid):
+            # python-socketio sends no ack at all for this value.
+            return self.server.not_handled
+        return await answer_error(self, sid, event, reason)
 
     def _lifecycle_call(self, event: str, sid: str) -> bool:
         """Whether python-socketio itself is connecting or disconnecting ``sid``.
@@ -115,6 +126,12 @@ class EventNamespace(MiddlewareNamespace):
         if event == "connect":
             return bool(manager.is_pre_connected(sid, self.namespace))
         return not manager.is_connected(sid, self.namespace)
+
+    def admit_refusal(self, sid: str) -> bool:
+        """Whether to answer one more refusal to ``sid``; a refusal not admitted
+        gets no answer at all (no ack, no ``error`` event), so answering a
+        flood of bad events costs a bounded rate. Default: answer every one."""
+        return True
 
     async def admit_event(self, sid: str, spec: EventSpec | None) -> None:
         """Raise :class:`~roomkit.errors.ProtocolError` to refuse an event before

@@ -31,10 +31,14 @@ from typing import Any
 import socketio
 
 from roomkit.errors import Refused
+from roomkit.logthrottle import LogThrottle
+from roomkit.settings import Limits
 
 __all__ = ["Handshake", "Middleware", "MiddlewareNamespace", "run_middleware"]
 
 logger = logging.getLogger("roomkit")
+
+DEFAULT_LOG_INTERVAL = Limits().log_interval
 
 Middleware = Callable[["Handshake"], "Awaitable[None] | None"]
 
@@ -109,6 +113,9 @@ class MiddlewareNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str) -> None:
         super().__init__(namespace)
         self.middleware: list[Middleware] = []
+        # Refusals are logged at a bounded rate: each wrong token guess or bad
+        # handshake must not cost a log line.
+        self.refusal_log = LogThrottle(logger, DEFAULT_LOG_INTERVAL)
 
     def use(self, middleware: Middleware) -> Middleware:
         """Append ``middleware`` to the chain; returns it, so it works as a decorator."""
@@ -120,7 +127,9 @@ class MiddlewareNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             await run_middleware(self.middleware, handshake)
         except Refused as refusal:
-            logger.info(
+            self.refusal_log.log(
+                logging.INFO,
+                "refused",
                 "refused %s on %s from %s: %s",
                 sid,
                 self.namespace,

@@ -1,11 +1,11 @@
-"""A token bucket: how many events a connection may send, and how fast."""
+"""Token buckets: how many events a connection, or a client address, may send, and how fast."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-__all__ = ["TokenBucket"]
+__all__ = ["SharedBuckets", "TokenBucket"]
 
 
 class TokenBucket:
@@ -36,3 +36,43 @@ class TokenBucket:
             return False
         self._tokens -= 1
         return True
+
+    def available(self) -> float:
+        """Tokens in the bucket now, without spending any."""
+        return min(self.burst, self._tokens + (self._clock() - self._stamp) * self.rate)
+
+
+class SharedBuckets:
+    """One :class:`TokenBucket` per key (a client address), shared by every
+    holder of that key and dropped when the last one releases it.
+
+    :param rate: each bucket's refill, tokens per second.
+    :param burst: each bucket's capacity.
+    """
+
+    __slots__ = ("_buckets", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[TokenBucket, int]] = {}
+
+    def acquire(self, key: str) -> TokenBucket:
+        """The bucket of ``key``, created full for its first holder."""
+        bucket, holders = self._buckets.get(key) or (TokenBucket(self.rate, self.burst), 0)
+        self._buckets[key] = (bucket, holders + 1)
+        return bucket
+
+    def release(self, key: str) -> None:
+        """One holder of ``key`` is gone; the last one takes the bucket along."""
+        entry = self._buckets.get(key)
+        if entry is None:
+            return
+        bucket, holders = entry
+        if holders <= 1:
+            del self._buckets[key]
+        else:
+            self._buckets[key] = (bucket, holders - 1)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ADMIN_TOKEN_ENV",
     "DEFAULT_NODE_TTL",
+    "MIN_ADMIN_TOKEN_LENGTH",
     "Limits",
     "Settings",
     "admin_token_from_env",
@@ -18,6 +19,8 @@ __all__ = [
 ADMIN_TOKEN_ENV = "ROOMKIT_ADMIN_TOKEN"
 # Seconds without a heartbeat after which a server's members leave shared presence.
 DEFAULT_NODE_TTL = 10.0
+# Shortest admin token accepted: 16 characters; a random one has 32.
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,33 @@ class Limits:
         Default 20.
     :param rate_burst: bucket size: how many events may arrive back to back.
         Default 40.
+
+    Abuse guards (see docs/security.md):
+
+    :param max_attachments: binary attachments one Socket.IO packet may declare;
+        a packet declaring more, or whose attachments together exceed
+        ``max_payload_bytes``, closes the connection. Default 8.
+    :param address_rate_per_second: tokens added per second to the bucket shared
+        by all ``/chat`` connections from one client address (with
+        ``rate_limit``), so opening more connections does not multiply the
+        rate. Default 200.
+    :param address_burst: that shared bucket's size. Default 400.
+    :param refusal_rate_per_second: refusals answered per second on one
+        connection (with ``rate_limit``); refusals beyond it are dropped
+        unanswered, so a flood of bad events does not get a flood of answers
+        back. Default 2.
+    :param refusal_burst: refusals answered back to back. Default 10.
+    :param admin_attempts_per_second: wrong ``/admin`` tokens allowed per second
+        from one client address; beyond that every attempt from it is refused
+        without being checked until the bucket refills. Default 0.1.
+    :param admin_attempts_burst: wrong ``/admin`` tokens allowed back to back
+        from one address. Default 5.
+    :param max_poll_gap: seconds an HTTP long-polling session may go without a
+        GET request open before it is closed (a legitimate client always has
+        one open but for a round trip). Default 10.
+    :param log_interval: seconds between log lines about the same kind of
+        refusal (bad packets, wrong admin tokens, refused connections); the
+        next line says how many were left out. Default 10.
     """
 
     max_text_length: int = 2000
@@ -51,6 +81,16 @@ class Limits:
     rate_limit: bool = True
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    # Abuse guards.
+    max_attachments: int = 8
+    address_rate_per_second: float = 200.0
+    address_burst: int = 400
+    refusal_rate_per_second: float = 2.0
+    refusal_burst: int = 10
+    admin_attempts_per_second: float = 0.1
+    admin_attempts_burst: int = 5
+    max_poll_gap: float = 10.0
+    log_interval: float = 10.0
 
 
 def random_admin_token() -> str:
@@ -61,7 +101,8 @@ def random_admin_token() -> str:
 def admin_token_from_env() -> tuple[str, bool]:
     """Return ``(token, generated)``: the admin token from ``ROOMKIT_ADMIN_TOKEN``,
     or a fresh random one (``generated`` is then True) when the variable is unset
-    or empty."""
+    or empty. A token shorter than ``MIN_ADMIN_TOKEN_LENGTH`` is refused later,
+    by :class:`Settings`."""
     token = os.environ.get(ADMIN_TOKEN_ENV, "")
     if token:
         return token, False
@@ -98,6 +139,16 @@ class Settings:
     :param require_user_token: refuse ``/chat`` connections without a valid user
         token, so every display name is authenticated; needs
         ``user_token_secret``. Default False.
+
+    Where requests come from (see docs/security.md):
+
+    :param allowed_hosts: names the server answers to in the ``Host`` header;
+        requests for any other name get 421, so a DNS rebinding page cannot
+        pass as same-origin. IP address literals and ``localhost`` are always
+        allowed; ``("*",)`` allows every name. Default empty.
+    :param trusted_proxies: addresses of reverse proxies whose
+        ``X-Forwarded-For``/``-Proto``/``-Host`` headers are believed; from any
+        other peer those headers are dropped. Default empty.
     """
 
     # repr=False: printing or logging the settings must not reveal the secrets.
@@ -111,10 +162,17 @@ class Settings:
     cors_allowed_origins: str | list[str] | None = None
     user_token_secret: str | None = field(default=None, repr=False)
     require_user_token: bool = False
+    # Where requests come from.
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.require_user_token and not self.user_token_secret:
             raise ValueError("require_user_token needs a user_token_secret")
+        if len(self.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"the admin token must have at least {MIN_ADMIN_TOKEN_LENGTH} characters"
+            )
 
     @property
     def room_store_url(self) -> str:

@@ -17,6 +17,7 @@ codes back into these reasons, which is more code than the checks themselves.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -83,11 +84,32 @@ def room_name(value: Any, limits: Limits) -> str:
     return name
 
 
+# Scripts with letters that look alike (Latin a, Cyrillic a, Greek alpha...).
+_LOOKALIKE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
+
+
+def _script(char: str) -> str:
+    return unicodedata.name(char, "?").split(" ", 1)[0]
+
+
 def display_name(value: Any, limits: Limits) -> str:
-    """A display name: non-empty, printable, at most ``limits.max_name_length``."""
+    """A display name in its one canonical form, so that names that look the
+    same are the same name: NFKC-normalised (a full-width ``a``, U+FF41, is ``a``), runs
+    of spaces made one and the ends stripped. Refused when empty, not
+    printable, longer than ``limits.max_name_length`` (before or after
+    normalising), or when it mixes Latin, Greek and Cyrillic letters (``alice``
+    spelt with a Cyrillic ``a``, U+0430)."""
     name = _text(value, "name", limits.max_name_length)
     if not name.isprintable():
         raise ProtocolError("name must contain only printable characters")
+    name = " ".join(unicodedata.normalize("NFKC", name).split())
+    if not name or not name.isprintable():
+        raise ProtocolError("name must contain printable characters other than spaces")
+    if len(name) > limits.max_name_length:
+        raise ProtocolError(f"name is too long ({len(name)} > {limits.max_name_length} characters)")
+    scripts = {_script(char) for char in name if char.isalpha()} & _LOOKALIKE_SCRIPTS
+    if len(scripts) > 1:
+        raise ProtocolError("name must not mix Latin, Greek and Cyrillic letters")
     return name
 
 

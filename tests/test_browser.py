@@ -33,10 +33,10 @@ from playwright.async_api import (
     expect,
 )
 
-from roomkit import Settings, create_app
+from roomkit import Limits, Settings, create_app
 from roomkit.app import STATIC_DIR
 from roomkit.pages import add_page_routes
-from roomkit.testing import RunningServer, serve
+from roomkit.testing import RunningServer, connect, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -363,3 +363,29 @@ async def test_a_missing_client_bundle_is_explained_on_the_page(
     # The only thing that went wrong is the missing file itself.
     assert len(watcher.page_errors) == 1
     assert "404" in watcher.page_errors[0]
+
+
+FLOOD = 1500
+
+
+async def test_a_flood_of_messages_keeps_the_page_bounded(browser: Browser) -> None:
+    # The page used to keep (and draw one by one) every message it ever got.
+    limits = Limits(rate_limit=False)
+    app = create_app(Settings(admin_token=ADMIN_TOKEN, metrics_interval=0, limits=limits))
+    async with serve(app) as server:
+        watcher = Browsing(browser, server.url)
+        alice = await watcher.open("/")
+        await sign_in(alice, "alice")
+        await join(alice, "flood")
+        bob = await connect(server.url, "bob")
+        await bob.call("join room", "flood")
+        for i in range(FLOOD):
+            await bob.emit("message", {"room": "flood", "text": f"m{i}"})
+        await bob.sync()
+        await expect(texts(alice).last).to_have_text(f"m{FLOOD - 1}")
+        shown = await texts(alice).count()
+        await say(alice, "still here")  # the page still answers its user
+        await bob.disconnect()
+        await watcher.close()
+    assert shown == 1000  # MAX_LOG_ENTRIES in chat.js, the newest ones
+    assert watcher.page_errors == []

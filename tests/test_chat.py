@@ -287,7 +287,7 @@ async def test_bad_input_without_ack_gets_error_event(
 @pytest.fixture
 def settings() -> Settings:
     limits = Limits(max_rooms_per_socket=2, max_rooms_total=3, rate_burst=5, rate_per_second=0.5)
-    return Settings(admin_token="t", metrics_interval=0, limits=limits)
+    return Settings(admin_token="chat-admin-token-01", metrics_interval=0, limits=limits)
 
 
 async def test_rooms_per_socket_limit(client: Connect) -> None:

@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import threading
+import unicodedata
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -60,8 +61,9 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # The limits the model below assumes; the rate limit is off so that a hundred
-# calls in a row are judged on their content (tests/test_limits.py covers it).
-LIMITS = Limits(rate_limit=False, max_rooms_per_socket=10_000)
+# calls in a row are judged on their content (tests/test_limits.py covers it),
+# and so are wrong admin tokens (tests/test_admin.py covers their throttle).
+LIMITS = Limits(rate_limit=False, max_rooms_per_socket=10_000, admin_attempts_burst=10**9)
 CALL_TIMEOUT = 5.0
 
 # -- arbitrary JSON-like payloads ---------------------------------------------------------
@@ -182,13 +184,30 @@ def _room_ok(value: Any) -> bool:
     )
 
 
-def _name_ok(value: Any) -> bool:
-    return (
+def _canonical_name(value: Any) -> str | None:
+    """The name the server keeps for ``value``, or None when it must refuse it:
+    printable, not blank, short enough before and after NFKC with spaces
+    collapsed, and not mixing Latin, Greek and Cyrillic letters."""
+    if not (
         isinstance(value, str)
         and bool(value.strip())
         and len(value) <= LIMITS.max_name_length
         and value.isprintable()
-    )
+    ):
+        return None
+    name = " ".join(unicodedata.normalize("NFKC", value).split())
+    scripts = {unicodedata.name(char, "?").split()[0] for char in name if char.isalpha()} & {
+        "LATIN",
+        "GREEK",
+        "CYRILLIC",
+    }
+    if not name or not name.isprintable() or len(name) > LIMITS.max_name_length:
+        return None
+    return name if len(scripts) <= 1 else None
+
+
+def _name_ok(value: Any) -> bool:
+    return _canonical_name(value) is not None
 
 
 def _text_ok(value: Any) -> bool:
@@ -467,7 +486,9 @@ def test_arbitrary_auth_payloads_at_connect(world: World, auth: Any) -> None:
             assert client is not None, refusal
             await client.call("join room", "lobby")
             members = (await client.call("members", "lobby"))["members"]
-            expected = name if name is not None else f"guest-{(client.sid or '')[:6]}"
+            expected = (
+                _canonical_name(name) if name is not None else f"guest-{(client.sid or '')[:6]}"
+            )
             assert [member["name"] for member in members] == [expected]
             await client.disconnect()
         else:

@@ -17,7 +17,7 @@ import pytest
 from roomkit.testing import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-TOKEN = "interop-token"
+TOKEN = "interop-admin-token"
 
 
 @dataclass

@@ -219,20 +219,20 @@ def test_token_command_needs_the_secret(
 def test_serve_reads_the_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(USER_TOKEN_SECRET_ENV, SECRET)
     args = build_parser().parse_args(["serve", "--require-user-token"])
-    settings = serve_settings(args, "admin")
+    settings = serve_settings(args, "admin-token-0123456")
     assert settings.user_token_secret == SECRET
     assert settings.require_user_token is True
     monkeypatch.delenv(USER_TOKEN_SECRET_ENV)
     with pytest.raises(SystemExit, match=USER_TOKEN_SECRET_ENV):
-        serve_settings(args, "admin")
+        serve_settings(args, "admin-token-0123456")
     monkeypatch.setenv(USER_TOKEN_SECRET_ENV, "tiny-secret")
     with pytest.raises(SystemExit, match="at least 32 bytes") as stopped:
-        serve_settings(build_parser().parse_args(["serve"]), "admin")
+        serve_settings(build_parser().parse_args(["serve"]), "admin-token-0123456")
     assert "tiny-secret" not in str(stopped.value)
 
 
 def test_serve_without_a_secret_takes_names_from_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
-    settings = serve_settings(build_parser().parse_args(["serve"]), "admin")
+    settings = serve_settings(build_parser().parse_args(["serve"]), "admin-token-0123456")
     assert settings.user_token_secret is None
     assert settings.limits == Limits()

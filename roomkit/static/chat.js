@@ -10,6 +10,12 @@
   // them, so the page asks again now and then (and on every join or leave it sees).
   const ROOM_LIST_REFRESH_MS = 3000;
   const NAME_KEY = "roomkit.name";
+  // The page keeps the newest entries only (all rooms together), so a busy room
+  // cannot grow it without bound; older ones are dropped from memory and screen.
+  const MAX_LOG_ENTRIES = 1000;
+  // New entries are drawn together at most this often: one layout per batch
+  // instead of one per message (a flood of messages used to freeze the page).
+  const RENDER_BATCH_MS = 50;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -60,6 +66,11 @@
     log: [],
     invites: new Map(),
     refreshTimer: null,
+    // Entries added since the last batch was drawn, and whether the room list
+    // (unread counts) needs drawing too.
+    pending: [],
+    roomListStale: false,
+    renderTimer: null,
   };
 
   const VERBS = {
@@ -278,22 +289,55 @@
   }
 
   function renderMessages() {
+    state.pending = [];
     ui.messages.replaceChildren(...state.log.filter(visible).map(entryElement));
     ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  // Draws the entries added since the last batch, in one go.
+  function renderPending() {
+    state.renderTimer = null;
+    const fresh = state.pending.filter((entry) => visible(entry) && !entry.dropped);
+    state.pending = [];
+    if (fresh.length > 0) {
+      const atBottom =
+        ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+      const batch = document.createDocumentFragment();
+      batch.append(...fresh.map(entryElement));
+      ui.messages.append(batch);
+      while (ui.messages.childElementCount > MAX_LOG_ENTRIES) {
+        ui.messages.firstElementChild.remove();
+      }
+      if (atBottom || fresh.some((entry) => entry.own)) {
+        ui.messages.scrollTop = ui.messages.scrollHeight;
+      }
+    }
+    if (state.roomListStale) {
+      state.roomListStale = false;
+      renderRoomList();
+    }
+  }
+
+  function scheduleRender() {
+    if (state.renderTimer === null) state.renderTimer = setTimeout(renderPending, RENDER_BATCH_MS);
   }
 
   function addEntry(entry) {
     entry.time = clock();
     state.log.push(entry);
+    if (state.log.length > MAX_LOG_ENTRIES) {
+      for (const old of state.log.splice(0, state.log.length - MAX_LOG_ENTRIES)) {
+        old.dropped = true;
+      }
+    }
     if (visible(entry)) {
-      const atBottom =
-        ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
-      ui.messages.append(entryElement(entry));
-      if (atBottom || entry.own) ui.messages.scrollTop = ui.messages.scrollHeight;
+      state.pending.push(entry);
+      if (state.pending.length > MAX_LOG_ENTRIES) state.pending.shift();
     } else if (entry.kind === "message" && state.joined.has(entry.room)) {
       state.joined.get(entry.room).unread += 1;
-      renderRoomList();
+      state.roomListStale = true;
     }
+    scheduleRender();
     return entry;
   }
 
