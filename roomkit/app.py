@@ -52,12 +52,23 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
-    store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
+    load = settings.load
+    store = store_from_url(
+        settings.room_store_url,
+        node_id=node_id,
+        node_ttl=settings.node_ttl,
+        timeout=load.redis_timeout,
+        max_connections=load.redis_max_connections,
+    )
     redis_manager = None
     if settings.redis_url:  # imported only when used, like the store's backend
         from roomkit.redis_manager import RedisManager
 
-        redis_manager = RedisManager(settings.redis_url)
+        redis_manager = RedisManager(
+            settings.redis_url,
+            max_connections=load.redis_max_connections,
+            relay_timeout=load.relay_timeout,
+        )
     sio = RoomkitServer(
         # Without Redis, broadcasts still skip python-socketio's task per recipient.
         client_manager=redis_manager if redis_manager is not None else DirectFanoutManager(),

@@ -19,6 +19,7 @@ from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
 from roomkit.ratelimit import TokenBucket
+from roomkit.server import relay_failed
 from roomkit.settings import Limits
 from roomkit.store import Member, Room, RoomStore
 from roomkit.validation import (
@@ -34,9 +35,14 @@ from roomkit.validation import (
     room_name,
 )
 
-__all__ = ["ChatNamespace", "Connection"]
+__all__ = ["NOT_RELAYED", "ChatNamespace", "Connection"]
 
 logger = logging.getLogger("roomkit")
+
+NOT_RELAYED = (
+    "delivered to this server's members; the other servers could not be reached "
+    "in time and may not have it"
+)
 
 
 @dataclass(slots=True)
@@ -226,6 +232,8 @@ class ChatNamespace(EventNamespace):
         }
         await self.emit("message", payload, room=request.room, skip_sid=connection.sid)
         self.messages_relayed += 1
+        if relay_failed():  # Redis is down or slow: say so rather than ack a lie
+            return {"ok": True, "relayed": False, "warning": NOT_RELAYED}
         return {"ok": True}
 
     async def _create(self, sid: str, request: CreateRequest) -> Reply:

@@ -16,6 +16,7 @@ from aiohttp import web
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
 from roomkit.course_cli import add_course_commands
+from roomkit.errors import StoreMisconfigured
 from roomkit.settings import Limits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
@@ -110,9 +111,13 @@ def _serve(args: argparse.Namespace) -> int:
     if args.gc_threshold > 0:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     loop = _new_event_loop(args.loop)
-    web.run_app(
-        app, host=args.host, port=args.port, print=announce, shutdown_timeout=2.0, loop=loop
-    )
+    try:
+        web.run_app(
+            app, host=args.host, port=args.port, print=announce, shutdown_timeout=2.0, loop=loop
+        )
+    except StoreMisconfigured as problem:  # a setup mistake, not a crash: no traceback
+        print(f"roomkit: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -16,32 +16,48 @@ wire format and the publishing side and changes only the listening side:
 * after a lost connection it reconnects with a backoff capped at
   ``max_backoff`` seconds, each attempt on a fresh client that is closed when
   the attempt ends.
+
+And on the publishing side:
+
+* an emit addressed to one connection of this server (an ``error`` event, an
+  ack-less answer) is delivered here and not published: the other servers
+  have nothing to do with it;
+* publishes share a pool of at most ``max_connections`` connections (redis-py's
+  default pool opens one per concurrent command and never closes them);
+* a publish gets ``relay_timeout`` seconds, one attempt, and when it fails the
+  handler learns it through :func:`roomkit.server.relay_failed`, so an ack
+  can say that the other servers may not have the message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.server import mark_relay_failed
 
-__all__ = ["RedisManager", "cancel_and_wait", "redis_client_options"]
+__all__ = ["RedisManager", "cancel_and_wait", "redis_client", "redis_client_options"]
 
 logger = logging.getLogger("roomkit")
 
 FIRST_BACKOFF = 0.1
 CANCEL_ATTEMPTS = 20
 CANCEL_INTERVAL = 0.1
+# Failures of Redis are logged at most once per this many seconds: a flood of
+# events while Redis is gone must not become a flood of log lines.
+REPORT_INTERVAL = 10.0
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -82,6 +98,64 @@ def redis_client_options(timeout: float = 2.0) -> dict[str, Any]:
     }
 
 
+def redis_client(
+    url: str, *, timeout: float = 2.0, max_connections: int = 4, **options: Any
+) -> Redis:
+    """A Redis client on a pool of at most ``max_connections`` connections.
+
+    redis-py's default pool opens a connection for every concurrent command
+    and keeps them all: a burst of concurrent calls leaves that many
+    connections open until Redis's ``maxclients`` refuses every server. This
+    pool makes callers wait for a free connection instead, for at most
+    ``timeout`` seconds (then redis-py raises its ``ConnectionError``).
+
+    :param url: ``redis://``, ``rediss://`` or ``unix://`` URL.
+    :param timeout: seconds for connecting, for each reply and for waiting for
+        a free connection. Default 2.
+    :param max_connections: the pool's size. Default 4.
+    :param options: more keyword arguments for the connections (e.g.
+        ``decode_responses=True``).
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        **redis_client_options(timeout),
+        **options,
+    )
+    return Redis.from_pool(pool)
+
+
+class FailureReport:
+    """Logs a repeated failure once per ``interval`` seconds with a count.
+
+    :param what: what failed, for the log line.
+    :param interval: seconds between two log lines. Default ``REPORT_INTERVAL``.
+    """
+
+    def __init__(self, what: str, interval: float = REPORT_INTERVAL) -> None:
+        self.what = what
+        self.interval = interval
+        self.failures = 0
+        self._last = -interval
+        self._unreported = 0
+
+    def failed(self, problem: BaseException) -> None:
+        """Count one failure and log it unless one was logged recently."""
+        self.failures += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            logger.warning(
+                "%s failed %d time(s) (latest: %s: %s)",
+                self.what,
+                self._unreported,
+                type(problem).__name__,
+                problem or "timed out",
+            )
+            self._last, self._unreported = now, 0
+
+
 # python-socketio's pub/sub manager hands every emit, local or received from
 # Redis, to ``super().emit``; with DirectFanoutManager next in the MRO
 # (RedisManager, AsyncRedisManager, AsyncPubSubManager, DirectFanoutManager,
@@ -100,6 +174,9 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
     :param ready_timeout: seconds :meth:`lifetime` waits for the first
         subscription before serving anyway (the listener keeps trying).
         Default 5.
+    :param max_connections: size of the publishing connection pool. Default 4.
+    :param relay_timeout: seconds one publish may take, waiting for a pooled
+        connection included. Default 1.
     """
 
     def __init__(
@@ -109,6 +186,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         channel: str = "socketio",
         max_backoff: float = 2.0,
         ready_timeout: float = 5.0,
+        max_connections: int = 4,
+        relay_timeout: float = 1.0,
     ) -> None:
         # mypy resolves super() to DirectFanoutManager (socketio is untyped);
         # at run time it is AsyncRedisManager, which takes these arguments.
@@ -117,8 +196,52 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         )
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
+        self.max_connections = max_connections
+        self.relay_timeout = relay_timeout
+        self.publish_failures = FailureReport("publishing to Redis")
         self.subscriptions = 0
         self._subscribed = asyncio.Condition()
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """python-socketio's emit, except that an emit to one connection of this
+        server is not published (the parameters are ``socketio.AsyncServer.emit``'s)."""
+        room = to or room
+        namespace = namespace or "/"
+        if isinstance(room, str) and self.is_sid_room(namespace, room):
+            kwargs["ignore_queue"] = True
+        await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+    def _redis_connect(self) -> None:
+        # AsyncRedisManager's hook that builds the publishing client: the same,
+        # on a bounded pool (see redis_client).
+        self.redis = redis_client(
+            self.redis_url, timeout=self.relay_timeout, max_connections=self.max_connections
+        )
+        self.connected = True
+
+    async def _publish(self, data: Any) -> None:
+        # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
+        # each: one attempt, bounded, and the handler is told when it failed.
+        try:
+            async with asyncio.timeout(self.relay_timeout):
+                if not self.connected:
+                    self._redis_connect()
+                await self.redis.publish(self.channel, self.json.dumps(data))
+        except (RedisError, OSError, TimeoutError) as problem:
+            mark_relay_failed()
+            self.publish_failures.failed(problem)
 
     async def _listen(self) -> AsyncIterator[bytes]:
         # AsyncPubSubManager's hook for subclasses: yield each message published

@@ -40,20 +40,22 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
-from roomkit.errors import StoreUnavailable, WaitTimeout
-from roomkit.redis_manager import cancel_and_wait, redis_client_options
+from roomkit.errors import StoreMisconfigured, StoreUnavailable, WaitTimeout
+from roomkit.redis_manager import FailureReport, cancel_and_wait, redis_client
 from roomkit.store import JoinResult, LocalPresence, Member, Room, RoomStore, RoomSummary
 
 __all__ = ["RedisStore", "redacted"]
 
 logger = logging.getLogger("roomkit")
 
-# Errors that mean "Redis cannot be reached or cannot take writes right now".
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+# Errors that mean "Redis cannot answer this right now": unreachable, too slow,
+# read-only, and also every error reply (OOM when full, EXECABORT, BUSY, ...),
+# which the client must hear about instead of waiting forever.
+UNAVAILABLE = (RedisError, OSError, TimeoutError)
+# The only maxmemory-policy under which Redis never deletes roomkit's keys.
+SAFE_POLICY = "noeviction"
 LOST = "lost"  # a script's answer when this node's heartbeat key is missing
 FIRST_RETRY = 0.1
 
@@ -275,8 +277,11 @@ class RedisStore(RoomStore):
         heartbeating are removed. Default 10.
     :param prefix: first part of every key, to share one Redis database
         between clusters. Default ``"roomkit"``.
-    :param timeout: seconds for connecting and for each reply before a call
-        raises :class:`~roomkit.errors.StoreUnavailable`. Default 2.
+    :param timeout: seconds one call may take in all (waiting for this node's
+        lock and for a pooled connection included) before it raises
+        :class:`~roomkit.errors.StoreUnavailable`. Default 2.
+    :param max_connections: connections to Redis this store may open; more
+        concurrent calls wait for one. Default 4.
     """
 
     def __init__(
@@ -287,6 +292,7 @@ class RedisStore(RoomStore):
         node_ttl: float = 10.0,
         prefix: str = "roomkit",
         timeout: float = 2.0,
+        max_connections: int = 4,
     ) -> None:
         if not node_id:
             raise ValueError("RedisStore needs a node_id that is unique in the cluster")
@@ -298,9 +304,11 @@ class RedisStore(RoomStore):
         self.prefix = prefix
         self.tick = node_ttl / 5
         self.heartbeat_ms = max(1, math.ceil(node_ttl * 3 / 5 * 1000))
-        self.redis: Redis = Redis.from_url(
-            url, decode_responses=True, **redis_client_options(timeout)
+        self.timeout = timeout
+        self.redis: Redis = redis_client(
+            url, timeout=timeout, max_connections=max_connections, decode_responses=True
         )
+        self.failures = FailureReport(f"room store calls to Redis at {redacted(url)}")
         self.recoveries = 0
         self._presence: LocalPresence | None = None
         self._rooms_known: dict[str, Room] = {}
@@ -344,11 +352,29 @@ class RedisStore(RoomStore):
         """Register this node, sweep dead ones and start heartbeating.
 
         :raises StoreUnavailable: when Redis cannot be reached.
+        :raises StoreMisconfigured: when Redis may evict keys.
         """
-        async with self._changing:
-            await self._reconcile()
-        await self._sweep()
+        try:
+            await self._check_policy()
+            async with self._changing:
+                await self._reconcile()
+            await self._sweep()
+        except BaseException:
+            await self.redis.aclose()  # close() will not be called
+            raise
         self._ticker = asyncio.create_task(self._tick_forever(), name=f"roomkit-store-{self}")
+
+    async def _check_policy(self) -> None:
+        """Refuse a Redis that may evict keys: it would silently delete rooms,
+        invite lists and memberships (a private room would come back public)."""
+        async with self._unavailable_as_error():
+            memory = await self.redis.info("memory")
+        policy = str(memory.get("maxmemory_policy", SAFE_POLICY))
+        if policy != SAFE_POLICY:
+            raise StoreMisconfigured(
+                f"Redis at {redacted(self.url)} has maxmemory-policy {policy}, which evicts "
+                f"keys; roomkit needs {SAFE_POLICY} (CONFIG SET maxmemory-policy {SAFE_POLICY})"
+            )
 
     async def close(self) -> None:
         """Stop heartbeating, remove this node's members and disconnect."""
@@ -488,25 +514,30 @@ class RedisStore(RoomStore):
 
     @contextlib.asynccontextmanager
     async def _unavailable_as_error(self) -> AsyncIterator[None]:
+        # The deadline bounds the whole call: redis-py's socket timeout is per
+        # reply and its retry doubles it, and waits for a pooled connection or
+        # for this node's lock are not covered by it at all.
         try:
-            yield
+            async with asyncio.timeout(self.timeout):
+                yield
         except UNAVAILABLE as problem:
-            raise StoreUnavailable(f"Redis at {redacted(self.url)}: {problem}") from problem
+            self.failures.failed(problem)
+            reason = str(problem) or f"no answer within {self.timeout:g} s"
+            raise StoreUnavailable(f"Redis at {redacted(self.url)}: {reason}") from problem
 
     async def _change(self, script: str, *args: Any) -> Any:
         """Run a changing script; reconcile first when this node's state is gone."""
-        async with self._changing:
-            try:
-                async with self._unavailable_as_error():
+        try:
+            async with self._unavailable_as_error(), self._changing:
+                result = await self._run(script, *args)
+                if result == LOST:
+                    await self._reconcile()
                     result = await self._run(script, *args)
-                    if result == LOST:
-                        await self._reconcile()
-                        result = await self._run(script, *args)
-                    return result
-            except StoreUnavailable:
-                # The change may or may not have happened: reconcile when Redis is back.
-                self._unsure = True
-                raise
+                return result
+        except StoreUnavailable:
+            # The change may or may not have happened: reconcile when Redis is back.
+            self._unsure = True
+            raise
 
     def _remember(self, room: Room) -> Room:
         self._rooms_known[room.name] = room

@@ -6,7 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "Settings", "admin_token_from_env"]
+__all__ = ["Limits", "LoadLimits", "Settings", "admin_token_from_env"]
 
 ADMIN_TOKEN_ENV = "ROOMKIT_ADMIN_TOKEN"
 
@@ -42,6 +42,50 @@ class Limits:
     rate_limit: bool = True
     rate_per_second: float = 20.0
     rate_burst: int = 40
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    """Limits that keep a failing Redis, one busy room or one client address
+    from taking the whole server down (docs/security.md, docs/scaling.md).
+
+    :param redis_max_connections: connections each of the server's two Redis
+        clients (the room store, and the publishing side of the pub/sub
+        relay) may open; a call that finds all of them busy waits for one
+        within its timeout. The pub/sub listener holds one more. Default 4.
+    :param redis_timeout: seconds one room-store call may take, waiting for a
+        pooled connection and for the server's own lock included; past it the
+        event is answered "temporarily unavailable". Default 2.
+    :param relay_timeout: seconds a ``message`` waits for Redis to take it for
+        the other servers; past it (or when Redis fails) the ack says
+        ``"relayed": false``. Default 1.
+    :param presence_fanout_per_second: packets per second one room's
+        ``user joined`` and ``user left`` events may cost on this server
+        (each costs one packet per member); past it they are summed up in one
+        ``presence`` event per ``presence_interval``. Default 10000.
+    :param presence_interval: seconds between two ``presence`` summaries of one
+        room. Default 1.
+    :param room_creations_per_minute: rooms the connections from one client
+        address may create per minute on this server (``create room``, or
+        ``join room`` of a room that does not exist). Default 30.
+    :param room_creation_burst: rooms one address may create back to back.
+        Default 20.
+    """
+
+    redis_max_connections: int = 4
+    redis_timeout: float = 2.0
+    relay_timeout: float = 1.0
+    presence_fanout_per_second: int = 10_000
+    presence_interval: float = 1.0
+    room_creations_per_minute: float = 30.0
+    room_creation_burst: int = 20
+
+    def __post_init__(self) -> None:
+        if self.redis_max_connections < 1:
+            raise ValueError("redis_max_connections must be at least 1")
+        for name in ("redis_timeout", "relay_timeout", "presence_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 def admin_token_from_env() -> tuple[str, bool]:
@@ -84,6 +128,7 @@ class Settings:
     :param require_user_token: refuse ``/chat`` connections without a valid user
         token, so every display name is authenticated; needs
         ``user_token_secret``. Default False.
+    :param load: see :class:`LoadLimits`.
     """
 
     # repr=False: printing or logging the settings must not reveal the secrets.
@@ -97,6 +142,7 @@ class Settings:
     cors_allowed_origins: str | list[str] | None = None
     user_token_secret: str | None = field(default=None, repr=False)
     require_user_token: bool = False
+    load: LoadLimits = field(default_factory=LoadLimits)
 
     def __post_init__(self) -> None:
         if self.require_user_token and not self.user_token_secret:

@@ -198,7 +198,14 @@ class RoomStore(abc.ABC):
         """How many rooms exist."""
 
 
-def store_from_url(url: str, *, node_id: str = "", node_ttl: float = 10.0) -> RoomStore:
+def store_from_url(
+    url: str,
+    *,
+    node_id: str = "",
+    node_ttl: float = 10.0,
+    timeout: float = 2.0,
+    max_connections: int = 4,
+) -> RoomStore:
     """Build the store a URL names.
 
     :param url: ``memory://`` or ``redis://[:password@]host:port/db`` (also
@@ -206,6 +213,8 @@ def store_from_url(url: str, *, node_id: str = "", node_ttl: float = 10.0) -> Ro
     :param node_id: this server's id in a cluster. Default ``""``.
     :param node_ttl: seconds without a heartbeat after which a node's members are
         dropped (Redis only). Default 10.
+    :param timeout: seconds one call may take (Redis only). Default 2.
+    :param max_connections: connections the store may open (Redis only). Default 4.
     :raises ValueError: for an unknown scheme.
     """
     scheme = url.split("://", 1)[0].lower()
@@ -216,5 +225,11 @@ def store_from_url(url: str, *, node_id: str = "", node_ttl: float = 10.0) -> Ro
     if scheme in {"redis", "rediss", "unix"}:
         from roomkit.redis_store import RedisStore
 
-        return RedisStore(url, node_id=node_id, node_ttl=node_ttl)
+        return RedisStore(
+            url,
+            node_id=node_id,
+            node_ttl=node_ttl,
+            timeout=timeout,
+            max_connections=max_connections,
+        )
     raise ValueError(f"unknown store URL scheme {scheme!r}; use memory:// or redis://")
