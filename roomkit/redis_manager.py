@@ -151,7 +151,7 @@ class FailureReport:
                 self.what,
                 self._unreported,
                 type(problem).__name__,
-                problem or "timed out",
+                str(problem) or "no answer in time",
             )
             self._last, self._unreported = now, 0
 
