@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,
     )
-    chat = ChatNamespace(store, settings.limits)
+    chat = ChatNamespace(store, settings.limits, load=load)
     if settings.user_token_secret:
         # First in the chain: the chat's own middleware keeps a name a token proved.
         chat.middleware.insert(
@@ -113,6 +113,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
 async def _close_connections(app: web.Application) -> None:
     await close_connections(app[SERVER_KEY])
+    # Presence summaries of the members that just left, for other servers'
+    # members (the Redis relay and the store are still up until cleanup).
+    await app[CHAT_KEY].presence.close()
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
+from roomkit.presence import Presence
 from roomkit.ratelimit import TokenBucket
 from roomkit.server import relay_failed
-from roomkit.settings import Limits
+from roomkit.settings import Limits, LoadLimits
 from roomkit.store import Member, Room, RoomStore
 from roomkit.validation import (
     CreateRequest,
@@ -73,12 +74,27 @@ class ChatNamespace(EventNamespace):
     :param store: where rooms and members live.
     :param limits: input limits and the rate limit.
     :param namespace: the namespace's name. Default ``"/chat"``.
+    :param load: presence budget and room creations per address. Default:
+        :class:`~roomkit.settings.LoadLimits` defaults.
     """
 
-    def __init__(self, store: RoomStore, limits: Limits, namespace: str = "/chat") -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        limits: Limits,
+        namespace: str = "/chat",
+        load: LoadLimits | None = None,
+    ) -> None:
         super().__init__(namespace)
         self.store = store
         self.limits = limits
+        self.load = load = load or LoadLimits()
+        self.presence = Presence(
+            self.emit,
+            self._members_here,
+            fanout_per_second=load.presence_fanout_per_second,
+            interval=load.presence_interval,
+        )
         self.connections: dict[str, Connection] = {}
         self.messages_relayed = 0
         self.use(self._name_from_auth)
@@ -136,8 +152,13 @@ class ChatNamespace(EventNamespace):
         except StoreUnavailable:  # the store drops it itself once Redis is back
             logger.warning("disconnect %s: room store unavailable", sid)
         for room in sorted(connection.rooms):
-            await self.emit("user left", sid, room=room, skip_sid=sid)
+            await self.presence.left(room, sid)
         logger.info("disconnect %s on %s (%s)", sid, self.namespace, reason or "?")
+
+    def _members_here(self, room: str) -> int:
+        """How many connections of this server are in ``room``: what one
+        presence event costs."""
+        return len(self.server.manager.rooms.get(self.namespace, {}).get(room, ()))
 
     # -- dispatch ----------------------------------------------------------------
 
@@ -179,7 +200,7 @@ class ChatNamespace(EventNamespace):
     async def _enter(self, connection: Connection, room: str) -> None:
         connection.rooms.add(room)
         await self.enter_room(connection.sid, room)
-        await self.emit("user joined", connection.sid, room=room, skip_sid=connection.sid)
+        await self.presence.joined(room, connection.sid)
 
     async def _still_connected(self, connection: Connection, room: str) -> None:
         """After the store added ``connection`` to ``room``: if it disconnected
@@ -211,7 +232,7 @@ class ChatNamespace(EventNamespace):
                 raise ProtocolError(f"you are not in room {name!r}")
             connection.rooms.discard(name)
             await self.leave_room(connection.sid, name)
-            await self.emit("user left", connection.sid, room=name)
+            await self.presence.left(name, connection.sid)
             try:
                 await self.store.leave(name, connection.sid)
             except StoreUnavailable:
@@ -310,4 +331,4 @@ class ChatNamespace(EventNamespace):
         """Tell each room of ``(room, sid)`` in ``gone`` that ``sid`` left: those
         connections vanished with a server that stopped heartbeating."""
         for room, sid in gone:
-            await self.emit("user left", sid, room=room)
+            await self.presence.left(room, sid)

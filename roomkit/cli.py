@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,7 +19,7 @@ from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
 from roomkit.course_cli import add_course_commands
 from roomkit.errors import StoreMisconfigured
-from roomkit.settings import Limits, Settings, admin_token_from_env
+from roomkit.settings import Limits, LoadLimits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
     USER_TOKEN_SECRET_ENV,
@@ -74,7 +76,27 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="allocations between young-generation garbage collections; 0 keeps "
         f"Python's default (700). Fewer collections: faster fan-out ({GC_THRESHOLD})",
     )
+    _add_load_flags(serve)
     serve.set_defaults(run=_serve)
+
+
+def _add_load_flags(serve: argparse.ArgumentParser) -> None:
+    """One flag per :class:`~roomkit.settings.LoadLimits` field, e.g.
+    ``--relay-timeout``, defaulting to ``ROOMKIT_RELAY_TIMEOUT`` when that is
+    set, else to the field's default."""
+    group = serve.add_argument_group("load limits (docs/security.md)")
+    for limit in dataclasses.fields(LoadLimits):
+        env = f"ROOMKIT_{limit.name.upper()}"
+        kind = float if limit.type in ("float", float) else int
+        default = os.environ.get(env, limit.default)
+        group.add_argument(
+            "--" + limit.name.replace("_", "-"),
+            dest=f"load_{limit.name}",
+            type=kind,
+            default=kind(default),  # type: ignore[arg-type]
+            metavar=kind.__name__.upper(),
+            help=f"env {env} ({limit.default})",
+        )
 
 
 def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -137,6 +159,9 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         except ValueError as problem:
             raise SystemExit(f"roomkit: {USER_TOKEN_SECRET_ENV}: {problem}") from None
     limits = Limits(rate_limit=not args.no_rate_limit)
+    load = LoadLimits(
+        **{f.name: getattr(args, f"load_{f.name}") for f in dataclasses.fields(LoadLimits)}
+    )
     return replace(
         Settings(),
         admin_token=admin_token,
@@ -145,6 +170,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         limits=limits,
         user_token_secret=secret,
         require_user_token=args.require_user_token,
+        load=load,
     )
 
 
