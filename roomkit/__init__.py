@@ -11,12 +11,13 @@ from roomkit.errors import (
     ProtocolError,
     Refused,
     RoomkitError,
+    StoreMisconfigured,
     StoreUnavailable,
     WaitTimeout,
 )
 from roomkit.memory import MemoryStore
 from roomkit.middleware import Handshake, MiddlewareNamespace
-from roomkit.settings import Limits, Settings
+from roomkit.settings import Limits, LoadLimits, Settings
 from roomkit.store import Member, Room, RoomStore, store_from_url
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ConnectRefused",
     "Handshake",
     "Limits",
+    "LoadLimits",
     "Member",
     "MemoryStore",
     "MiddlewareNamespace",
@@ -34,6 +36,7 @@ __all__ = [
     "RoomStore",
     "RoomkitError",
     "Settings",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "WaitTimeout",
     "create_app",

@@ -19,6 +19,7 @@ from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
 from roomkit.presence import Presence
+from roomkit.quota import AddressBudget
 from roomkit.ratelimit import TokenBucket
 from roomkit.server import relay_failed
 from roomkit.settings import Limits, LoadLimits
@@ -55,7 +56,8 @@ class Connection:
     that lost its state (a Redis restart) can be refilled from the servers.
     ``changing_rooms`` serialises the connection's joins, creations and leaves:
     each awaits the store between its checks and its change, so concurrent
-    ones would otherwise all pass the rooms-per-connection check.
+    ones would otherwise all pass the rooms-per-connection check. ``address``
+    is the client's address, whose room creations are limited together.
     """
 
     sid: str
@@ -63,6 +65,7 @@ class Connection:
     bucket: TokenBucket | None
     rooms: set[str] = field(default_factory=set)
     changing_rooms: asyncio.Lock = field(default_factory=asyncio.Lock)
+    address: str = ""
 
     def member(self, node: str) -> Member:
         return Member(self.sid, self.name, node)
@@ -94,6 +97,9 @@ class ChatNamespace(EventNamespace):
             self._members_here,
             fanout_per_second=load.presence_fanout_per_second,
             interval=load.presence_interval,
+        )
+        self.room_creations = AddressBudget(
+            load.room_creations_per_minute / 60, load.room_creation_burst
         )
         self.connections: dict[str, Connection] = {}
         self.messages_relayed = 0
@@ -140,7 +146,7 @@ class ChatNamespace(EventNamespace):
         bucket = None
         if self.limits.rate_limit:
             bucket = TokenBucket(self.limits.rate_per_second, self.limits.rate_burst)
-        self.connections[sid] = Connection(sid, name, bucket)
+        self.connections[sid] = Connection(sid, name, bucket, address=handshake.remote_address)
         await self.enter_room(sid, personal_room(name))
 
     async def on_disconnect(self, sid: str, reason: str = "") -> None:
@@ -191,11 +197,19 @@ class ChatNamespace(EventNamespace):
                 "leave one first"
             )
 
-    async def _check_rooms_total(self, name: str) -> None:
-        if await self.store.get_room(name) is None and (
-            await self.store.room_count() >= self.limits.max_rooms_total
-        ):
+    async def _check_rooms_total(self, connection: Connection, name: str) -> None:
+        """Refuse creating room ``name`` (when it does not exist) past the
+        server's room quota or the address's rate of room creations."""
+        if await self.store.get_room(name) is not None:
+            return
+        if await self.store.room_count() >= self.limits.max_rooms_total:
             raise ProtocolError("the server has too many rooms; join an existing one")
+        if not self.room_creations.take(connection.address):
+            raise ProtocolError(
+                "too many new rooms from your address "
+                f"(limit {self.load.room_creations_per_minute:g} a minute); "
+                "join an existing one or wait"
+            )
 
     async def _enter(self, connection: Connection, room: str) -> None:
         connection.rooms.add(room)
@@ -216,7 +230,7 @@ class ChatNamespace(EventNamespace):
             if name not in connection.rooms:
                 self._check_not_a_connection(name)
                 await self._check_room_budget(connection)
-                await self._check_rooms_total(name)
+                await self._check_rooms_total(connection, name)
             result = await self.store.join(name, connection.member(self.store.node_id))
             if result is None:
                 raise ProtocolError(f"room {name!r} is private: ask a member for an invite")
@@ -262,7 +276,7 @@ class ChatNamespace(EventNamespace):
         async with connection.changing_rooms:
             self._check_not_a_connection(request.name)
             await self._check_room_budget(connection)
-            await self._check_rooms_total(request.name)
+            await self._check_rooms_total(connection, request.name)
             room = Room(
                 name=request.name,
                 topic=request.topic,
