@@ -310,6 +310,7 @@ class RedisStore(RoomStore):
         )
         self.failures = FailureReport(f"room store calls to Redis at {redacted(url)}")
         self.recoveries = 0
+        self.misconfigured: str | None = None
         self._presence: LocalPresence | None = None
         self._rooms_known: dict[str, Room] = {}
         # Changes by this node wait while it reconciles, so the snapshot of its
@@ -355,7 +356,8 @@ class RedisStore(RoomStore):
         :raises StoreMisconfigured: when Redis may evict keys.
         """
         try:
-            await self._check_policy()
+            if await self.check_policy():
+                raise StoreMisconfigured(str(self.misconfigured))
             async with self._changing:
                 await self._reconcile()
             await self._sweep()
@@ -364,17 +366,33 @@ class RedisStore(RoomStore):
             raise
         self._ticker = asyncio.create_task(self._tick_forever(), name=f"roomkit-store-{self}")
 
-    async def _check_policy(self) -> None:
-        """Refuse a Redis that may evict keys: it would silently delete rooms,
-        invite lists and memberships (a private room would come back public)."""
+    async def check_policy(self) -> str | None:
+        """Ask Redis for its ``maxmemory-policy``; the heartbeat does it every tick.
+
+        A policy that evicts keys would silently delete rooms, invite lists and
+        memberships (a private room would come back public). While Redis has
+        one, every change raises :class:`~roomkit.errors.StoreUnavailable`
+        (reads go on); once it has ``noeviction`` again, this node reconciles.
+
+        :returns: what is wrong, or None.
+        """
         async with self._unavailable_as_error():
             memory = await self.redis.info("memory")
         policy = str(memory.get("maxmemory_policy", SAFE_POLICY))
+        problem = None
         if policy != SAFE_POLICY:
-            raise StoreMisconfigured(
+            problem = (
                 f"Redis at {redacted(self.url)} has maxmemory-policy {policy}, which evicts "
                 f"keys; roomkit needs {SAFE_POLICY} (CONFIG SET maxmemory-policy {SAFE_POLICY})"
             )
+        if problem != self.misconfigured:
+            if problem:
+                logger.error("store: %s; refusing changes until it is set back", problem)
+            else:
+                logger.warning("store: Redis has maxmemory-policy %s again", SAFE_POLICY)
+                self._unsure = True  # keys may have been evicted meanwhile
+        self.misconfigured = problem
+        return problem
 
     async def close(self) -> None:
         """Stop heartbeating, remove this node's members and disconnect."""
@@ -394,6 +412,7 @@ class RedisStore(RoomStore):
         failing = False
         while not self._closing.is_set():
             try:
+                await self.check_policy()
                 await self._heartbeat()
                 await self._sweep()
             except (StoreUnavailable, RedisError) as problem:
@@ -529,6 +548,8 @@ class RedisStore(RoomStore):
         """Run a changing script; reconcile first when this node's state is gone."""
         try:
             async with self._unavailable_as_error(), self._changing:
+                if self.misconfigured:
+                    raise StoreUnavailable(self.misconfigured)
                 result = await self._run(script, *args)
                 if result == LOST:
                     await self._reconcile()

@@ -19,12 +19,13 @@ import pytest
 from redis.asyncio import Redis
 
 from roomkit import Settings, create_app
-from roomkit.app import SERVER_KEY
+from roomkit.app import SERVER_KEY, STORE_KEY
 from roomkit.chat import NOT_RELAYED
 from roomkit.errors import StoreMisconfigured
 from roomkit.events import STORE_UNAVAILABLE
 from roomkit.redis_manager import RedisManager
 from roomkit.redis_process import RedisProcess
+from roomkit.redis_store import RedisStore
 from roomkit.settings import LoadLimits
 from roomkit.testing import RecordingClient, RunningServer, connect, free_port, start_server
 
@@ -158,6 +159,26 @@ async def test_an_evicting_redis_is_refused_at_start(redis_url: str, policy: str
         with pytest.raises(StoreMisconfigured, match=policy):
             await start_server(create_app(settings(redis_url)))
         assert not await redis.keys("roomkit:*")
+
+
+async def test_redis_turning_evicting_stops_changes(redis_url: str, server: RunningServer) -> None:
+    # Evicted keys would let a join recreate someone's private room as public.
+    store = server.app[STORE_KEY]
+    assert isinstance(store, RedisStore)
+    async with (
+        cluster_client(redis_url) as redis,
+        chat_clients(server.url, 1, "evict") as (client,),
+    ):
+        assert (await client.call("create room", {"name": "secret", "private": True}))["ok"]
+        await redis.config_set("maxmemory-policy", "allkeys-lru")
+        assert "allkeys-lru" in str(await store.check_policy())  # what each heartbeat does
+        refused = {"ok": False, "error": STORE_UNAVAILABLE}
+        assert await client.call("join room", "elsewhere") == refused
+        assert await client.call("create room", {"name": "attic"}) == refused
+        assert (await client.call("members", "secret"))["ok"]  # reads go on
+        await redis.config_set("maxmemory-policy", "noeviction")
+        assert await store.check_policy() is None
+        assert (await client.call("join room", "elsewhere"))["ok"]
 
 
 def test_roomkit_serve_refuses_an_evicting_redis(redis_process_sync: RedisProcessUrl) -> None:
