@@ -199,6 +199,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         self.max_connections = max_connections
         self.relay_timeout = relay_timeout
         self.publish_failures = FailureReport("publishing to Redis")
+        # Publishes a handler stopped waiting for; kept until they end.
+        self._publishing: set[asyncio.Task[bool]] = set()
         self.subscriptions = 0
         self._subscribed = asyncio.Condition()
 
@@ -233,15 +235,28 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
 
     async def _publish(self, data: Any) -> None:
         # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
-        # each: one attempt, bounded, and the handler is told when it failed.
+        # each. The publish runs in a task of its own and the handler waits for
+        # it at most relay_timeout: redis-py's clean-up after a timed-out reply
+        # (closing the connection, up to one more timeout) must not delay the
+        # answer. A publish still running then may yet arrive: the ack says
+        # the other servers "may not have it".
+        if not self.connected:
+            self._redis_connect()
+        task = asyncio.create_task(self._publish_now(data))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+        done, _ = await asyncio.wait({task}, timeout=self.relay_timeout)
+        if not done or not task.result():
+            mark_relay_failed()
+
+    async def _publish_now(self, data: Any) -> bool:
         try:
             async with asyncio.timeout(self.relay_timeout):
-                if not self.connected:
-                    self._redis_connect()
                 await self.redis.publish(self.channel, self.json.dumps(data))
         except (RedisError, OSError, TimeoutError) as problem:
-            mark_relay_failed()
             self.publish_failures.failed(problem)
+            return False
+        return True
 
     async def _listen(self) -> AsyncIterator[bytes]:
         # AsyncPubSubManager's hook for subclasses: yield each message published
@@ -323,6 +338,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         listener = getattr(self, "thread", None)
         if listener is not None:
             await cancel_and_wait(listener)
+        for task in list(self._publishing):
+            await cancel_and_wait(task)
         if self.redis is not None:
             await self.redis.aclose()
         self.connected = False
