@@ -14,7 +14,7 @@ from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
-from roomkit.fanout import DirectFanoutManager
+from roomkit.room_index import IndexedFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         )
     sio = RoomkitServer(
         # Without Redis, broadcasts still skip python-socketio's task per recipient.
-        client_manager=redis_manager if redis_manager is not None else DirectFanoutManager(),
+        client_manager=redis_manager if redis_manager is not None else IndexedFanoutManager(),
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,

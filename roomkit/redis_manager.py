@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.room_index import RoomIndexMixin
 from roomkit.server import mark_relay_failed
 
 __all__ = ["RedisManager", "cancel_and_wait", "redis_client", "redis_client_options"]
@@ -158,11 +159,12 @@ class FailureReport:
 
 # python-socketio's pub/sub manager hands every emit, local or received from
 # Redis, to ``super().emit``; with DirectFanoutManager next in the MRO
-# (RedisManager, AsyncRedisManager, AsyncPubSubManager, DirectFanoutManager,
-# AsyncManager, ...) that local delivery is the direct one.
-class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
+# (RedisManager, RoomIndexMixin, AsyncRedisManager, AsyncPubSubManager,
+# DirectFanoutManager, AsyncManager, ...) that local delivery is the direct one.
+class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
     """``socketio.AsyncRedisManager`` with an observable, bounded listener,
-    delivering to its own clients through :class:`~roomkit.fanout.DirectFanoutManager`.
+    delivering to its own clients through :class:`~roomkit.fanout.DirectFanoutManager`,
+    with the room index of :class:`~roomkit.room_index.RoomIndexMixin`.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL of the Redis
         every server of the cluster uses.
@@ -189,11 +191,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         max_connections: int = 4,
         relay_timeout: float = 1.0,
     ) -> None:
-        # mypy resolves super() to DirectFanoutManager (socketio is untyped);
-        # at run time it is AsyncRedisManager, which takes these arguments.
-        super().__init__(  # type: ignore[call-arg]
-            url, channel=channel, redis_options=redis_client_options()
-        )
+        # RoomIndexMixin passes these on to AsyncRedisManager.
+        super().__init__(url, channel=channel, redis_options=redis_client_options())
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
         self.max_connections = max_connections
