@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,7 +50,23 @@ from roomkit.fanout import DirectFanoutManager
 from roomkit.room_index import RoomIndexMixin
 from roomkit.server import mark_relay_failed
 
-__all__ = ["RedisManager", "cancel_and_wait", "redis_client", "redis_client_options"]
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as deadline
+else:  # redis-py depends on async-timeout before Python 3.11.3
+    from async_timeout import timeout as deadline
+
+__all__ = [
+    "TIMED_OUT",
+    "RedisManager",
+    "cancel_and_wait",
+    "deadline",
+    "redis_client",
+    "redis_client_options",
+]
+
+# What a call bounded by ``deadline`` raises when it runs out of time
+# (``asyncio.TimeoutError`` is the built-in ``TimeoutError`` only from 3.11).
+TIMED_OUT = (TimeoutError, asyncio.TimeoutError)
 
 logger = logging.getLogger("roomkit")
 
@@ -250,9 +267,9 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     async def _publish_now(self, data: Any) -> bool:
         try:
-            async with asyncio.timeout(self.relay_timeout):
+            async with deadline(self.relay_timeout):
                 await self.redis.publish(self.channel, self.json.dumps(data))
-        except (RedisError, OSError, TimeoutError) as problem:
+        except (RedisError, OSError, *TIMED_OUT) as problem:
             self.publish_failures.failed(problem)
             return False
         return True

@@ -43,7 +43,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roomkit.errors import StoreMisconfigured, StoreUnavailable, WaitTimeout
-from roomkit.redis_manager import FailureReport, cancel_and_wait, redis_client
+from roomkit.redis_manager import (
+    TIMED_OUT,
+    FailureReport,
+    cancel_and_wait,
+    deadline,
+    redis_client,
+)
 from roomkit.store import JoinResult, LocalPresence, Member, Room, RoomStore, RoomSummary
 
 __all__ = ["RedisStore", "redacted"]
@@ -53,7 +59,7 @@ logger = logging.getLogger("roomkit")
 # Errors that mean "Redis cannot answer this right now": unreachable, too slow,
 # read-only, and also every error reply (OOM when full, EXECABORT, BUSY, ...),
 # which the client must hear about instead of waiting forever.
-UNAVAILABLE = (RedisError, OSError, TimeoutError)
+UNAVAILABLE = (RedisError, OSError, *TIMED_OUT)
 # The only maxmemory-policy under which Redis never deletes roomkit's keys.
 SAFE_POLICY = "noeviction"
 LOST = "lost"  # a script's answer when this node's heartbeat key is missing
@@ -537,7 +543,7 @@ class RedisStore(RoomStore):
         # reply and its retry doubles it, and waits for a pooled connection or
         # for this node's lock are not covered by it at all.
         try:
-            async with asyncio.timeout(self.timeout):
+            async with deadline(self.timeout):
                 yield
         except UNAVAILABLE as problem:
             self.failures.failed(problem)

@@ -68,14 +68,17 @@ class RawClient:
 
     async def open(self, timeout: float = 10.0) -> None:
         """Connect and enter ``/chat``."""
-        async with asyncio.timeout(timeout):
-            self._ws = ws = await self.session.ws_connect(self.url)
-            opening = await ws.receive_str()
-            assert opening.startswith("0"), opening
-            await ws.send_str(f"40{NAMESPACE},{json.dumps({'name': self.name})}")
-            while not (await ws.receive_str()).startswith(f"40{NAMESPACE},"):
-                pass
+        ws = await asyncio.wait_for(self._handshake(), timeout)
         self._reader = asyncio.create_task(self._read(ws))
+
+    async def _handshake(self) -> aiohttp.ClientWebSocketResponse:
+        self._ws = ws = await self.session.ws_connect(self.url)
+        opening = await ws.receive_str()
+        assert opening.startswith("0"), opening
+        await ws.send_str(f"40{NAMESPACE},{json.dumps({'name': self.name})}")
+        while not (await ws.receive_str()).startswith(f"40{NAMESPACE},"):
+            pass
+        return ws
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
@@ -108,8 +111,8 @@ class RawClient:
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
         """Wait until ``condition()`` holds, checked after each event arrives."""
-        async with asyncio.timeout(timeout), self.arrived:
-            await self.arrived.wait_for(condition)
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(condition), timeout)
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
         """Send ``event`` asking for an ack; return the ack's payload."""
@@ -119,8 +122,7 @@ class RawClient:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._acks[number] = future
         await self._ws.send_str(f"{EVENT_PREFIX}{number}{json.dumps([event, *args])}")
-        async with asyncio.timeout(timeout):
-            return await future
+        return await asyncio.wait_for(future, timeout)
 
     async def close(self) -> None:
         if self._ws is not None:
