@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import aiohttp
 
 from roomkit.testing import free_port
 
-__all__ = ["RawClient", "ServeProcess", "rss_bytes"]
+__all__ = ["RawClient", "RssPeak", "ServeProcess", "event_frame", "rss_bytes", "rss_peak"]
 
 NAMESPACE = "/chat"
 EVENT_PREFIX = f"42{NAMESPACE},"
@@ -40,6 +41,36 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def event_frame(event: str, *args: Any) -> str:
+    """A ``/chat`` event frame asking for no ack."""
+    return f"{EVENT_PREFIX}{json.dumps([event, *args])}"
+
+
+class RssPeak:
+    """The highest RSS of a process, sampled while a phase of the test runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = rss_bytes(pid)
+
+    async def sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            await asyncio.sleep(0.05)  # a sampling period, not synchronisation
+
+
+@contextlib.asynccontextmanager
+async def rss_peak(pid: int) -> AsyncIterator[RssPeak]:
+    peak = RssPeak(pid)
+    task = asyncio.create_task(peak.sample())
+    try:
+        yield peak
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, FileNotFoundError):
+            await task
 
 
 class RawClient:
@@ -108,6 +139,12 @@ class RawClient:
             future = self._acks.pop(int(number), None)
             if future is not None and not future.done():
                 future.set_result(json.loads("[" + payload)[0])
+
+    async def send_raw(self, *frames: str) -> None:
+        """Send ``frames`` as they are, without waiting for anything."""
+        assert self._ws is not None
+        for frame in frames:
+            await self._ws.send_str(frame)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
         """Wait until ``condition()`` holds, checked after each event arrives."""

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from raw_clients import RawClient, ServeProcess, rss_bytes
+from raw_clients import RawClient, ServeProcess, rss_bytes, rss_peak
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -67,31 +67,6 @@ async def raw_clients(url: str, count: int) -> AsyncIterator[list[RawClient]]:
 async def connect_all(clients: list[RawClient]) -> None:
     for start in range(0, len(clients), CONNECTING):
         await asyncio.gather(*(client.open() for client in clients[start : start + CONNECTING]))
-
-
-class RssPeak:
-    """The highest RSS of a process, sampled while a phase of the test runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = rss_bytes(pid)
-
-    async def sample(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_bytes(self.pid))
-            await asyncio.sleep(0.05)  # a sampling period, not synchronisation
-
-
-@contextlib.asynccontextmanager
-async def rss_peak(pid: int) -> AsyncIterator[RssPeak]:
-    peak = RssPeak(pid)
-    task = asyncio.create_task(peak.sample())
-    try:
-        yield peak
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, FileNotFoundError):
-            await task
 
 
 def presence_packets(clients: list[RawClient], *events: str) -> int:
