@@ -94,7 +94,7 @@ class ChatNamespace(EventNamespace):
         self.load = load = load or LoadLimits()
         self.presence = Presence(
             self.emit,
-            self._members_here,
+            self._recipients,
             fanout_per_second=load.presence_fanout_per_second,
             interval=load.presence_interval,
         )
@@ -161,10 +161,11 @@ class ChatNamespace(EventNamespace):
             await self.presence.left(room, sid)
         logger.info("disconnect %s on %s (%s)", sid, self.namespace, reason or "?")
 
-    def _members_here(self, room: str) -> int:
-        """How many connections of this server are in ``room``: what one
-        presence event costs."""
-        return len(self.server.manager.rooms.get(self.namespace, {}).get(room, ()))
+    def _recipients(self, room: str, sid: str) -> int:
+        """How many connections of this server other than ``sid`` are in
+        ``room``: what a presence event about ``sid`` costs."""
+        members = self.server.manager.rooms.get(self.namespace, {}).get(room, {})
+        return len(members) - (sid in members)
 
     # -- dispatch ----------------------------------------------------------------
 

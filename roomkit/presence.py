@@ -60,7 +60,8 @@ class Presence:
 
     :param emit: the namespace's ``emit`` (``emit(event, data, room=...,
         skip_sid=...)``).
-    :param members_here: how many connections of this server are in a room.
+    :param recipients: ``recipients(room, sid)``: how many connections of this
+        server an event about ``sid`` reaches in ``room`` (``sid`` not counted).
     :param fanout_per_second: packets per second one room's events may cost.
     :param interval: seconds between two summaries of one room.
     """
@@ -68,13 +69,13 @@ class Presence:
     def __init__(
         self,
         emit: Emit,
-        members_here: Callable[[str], int],
+        recipients: Callable[[str, str], int],
         *,
         fanout_per_second: int,
         interval: float,
     ) -> None:
         self._emit = emit
-        self._members_here = members_here
+        self._recipients = recipients
         self.rate = float(fanout_per_second)
         self.interval = interval
         self._budgets: dict[str, _Budget] = {}
@@ -84,19 +85,19 @@ class Presence:
 
     async def joined(self, room: str, sid: str) -> None:
         """Tell ``room`` (but not ``sid``) that ``sid`` joined it."""
-        if self._admit(room):
+        if self._admit(room, sid):
             await self._emit("user joined", sid, room=room, skip_sid=sid)
         else:
             self._pending[room].joined += 1
 
     async def left(self, room: str, sid: str) -> None:
         """Tell ``room`` that ``sid`` left it."""
-        if self._admit(room):
+        if self._admit(room, sid):
             await self._emit("user left", sid, room=room, skip_sid=sid)
         else:
             self._pending[room].left += 1
 
-    def _admit(self, room: str) -> bool:
+    def _admit(self, room: str, sid: str) -> bool:
         """Whether an event for ``room`` goes out on its own now; otherwise the
         room has a summary pending (created here), which keeps the order: once
         a room is summarised, its events wait for the summary."""
@@ -107,7 +108,7 @@ class Presence:
         if budget is None:
             self._prune(now)
             budget = self._budgets[room] = _Budget(self.rate, now)
-        if budget.spend(self._members_here(room), self.rate, now):
+        if budget.spend(self._recipients(room, sid), self.rate, now):
             return True
         self._pending[room] = _Summary()
         if self._flusher is None or self._flusher.done():
