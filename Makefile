@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.roomkit-installed
 VENDOR := roomkit/static/vendor/socket.io.min.js
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test lint typecheck serve cluster bench soak clean help
+.PHONY: setup lab test lint typecheck layers serve cluster bench soak clean help
 
 help:
 	@echo "make lab      set up, then open the course in JupyterLab"
@@ -53,8 +53,12 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
-	$(BIN)/roomkit build --check
+# The layer rules of pyproject.toml's [tool.importlinter].
+layers: setup
+	$(BIN)/lint-imports --no-cache
+
+test: setup lint typecheck layers
+	$(BIN)/roomkit check-course
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax solutions notebooks
 

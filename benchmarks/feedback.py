@@ -36,8 +36,8 @@ GRADE_DEADLINE = 600.0
 async def probe_checks() -> dict[str, Any]:
     """Run every exercise's check against its reference, twice; timings in seconds."""
     from roomkit.check import check
-    from roomkit.implementations import reference
-    from roomkit.manifest import load_course
+    from roomkit.course.implementations import reference
+    from roomkit.course.manifest import load_course
 
     course = load_course()
     passes: list[dict[str, Any]] = []
@@ -79,7 +79,7 @@ async def feedback(config: Config) -> dict[str, Any]:
     """Time every exercise check and a full grade; see the module docstring."""
     if importlib.util.find_spec("roomkit.check") is None:
         return {"available": False, "reason": "roomkit.check does not exist yet"}
-    from roomkit.manifest import load_course
+    from roomkit.course.manifest import load_course
 
     exercises = load_course().exercises
     deadline = min(config.timeout * 10, 60.0 + CHECK_DEADLINE * 2 * len(exercises))

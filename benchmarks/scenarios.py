@@ -345,8 +345,8 @@ async def memory(config: Config, client_kind: str) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def _redis() -> AsyncIterator[str]:
     """A throwaway redis-server on a free loopback port; yields its URL."""
-    if importlib.util.find_spec("roomkit.redis_process") is not None:
-        from roomkit.redis_process import RedisProcess
+    if importlib.util.find_spec("roomkit.processes") is not None:
+        from roomkit.processes import RedisProcess
 
         redis = RedisProcess()
         await redis.start()
@@ -395,8 +395,8 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
     """
     if shutil.which("redis-server") is None:
         return {"available": False, "reason": "redis-server is not installed"}
-    if importlib.util.find_spec("roomkit.redis_store") is None:
-        return {"available": False, "reason": "roomkit.redis_store does not exist yet"}
+    if importlib.util.find_spec("roomkit.stores.redis") is None:
+        return {"available": False, "reason": "roomkit.stores.redis does not exist yet"}
     receivers = config.scaleout_receivers
     messages = max(10, round(config.deliveries / receivers))
     timeout = config.burst_timeout(messages * receivers)

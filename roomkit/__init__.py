@@ -15,10 +15,11 @@ from roomkit.errors import (
     StoreUnavailable,
     WaitTimeout,
 )
-from roomkit.memory import MemoryStore
 from roomkit.middleware import Handshake, MiddlewareNamespace
 from roomkit.settings import Limits, LoadLimits, Settings
-from roomkit.store import Member, Room, RoomStore, store_from_url
+from roomkit.stores import store_from_url
+from roomkit.stores.base import Member, Room, RoomStore
+from roomkit.stores.memory import MemoryStore
 
 __all__ = [
     "AdminNamespace",

@@ -17,7 +17,8 @@ from roomkit.chat import ChatNamespace
 from roomkit.room_index import IndexedFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
-from roomkit.store import RoomStore, store_from_url
+from roomkit.stores import store_from_url
+from roomkit.stores.base import RoomStore
 from roomkit.tokens import user_token_middleware
 
 __all__ = [

@@ -23,7 +23,7 @@ from roomkit.quota import AddressBudget
 from roomkit.ratelimit import TokenBucket
 from roomkit.server import relay_failed
 from roomkit.settings import Limits, LoadLimits
-from roomkit.store import Member, Room, RoomStore
+from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.validation import (
     CreateRequest,
     InviteRequest,

@@ -12,14 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
-from roomkit.course_cli import add_course_commands
+from roomkit.course.cli import add_course_commands
 from roomkit.errors import StoreMisconfigured
-from roomkit.settings import Limits, LoadLimits, Settings, admin_token_from_env
+from roomkit.settings import DEFAULT_NODE_TTL, Limits, LoadLimits, Settings, admin_token_from_env
 from roomkit.tokens import (
     DEFAULT_TTL,
     USER_TOKEN_SECRET_ENV,
@@ -41,8 +42,8 @@ GC_THRESHOLD = 100_000
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = commands.add_parser("serve", help="run the multi-room chat server")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind")
     serve.add_argument(
         "--redis-url",
         default=None,
@@ -51,8 +52,8 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument(
         "--node-ttl",
         type=float,
-        default=10.0,
-        help="with --redis-url: seconds within which a dead server's members disappear (10)",
+        default=DEFAULT_NODE_TTL,
+        help="with --redis-url: seconds within which a dead server's members disappear",
     )
     serve.add_argument(
         "--no-rate-limit", action="store_true", help="turn the per-connection rate limit off"
@@ -62,7 +63,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help=f"refuse /chat clients without a signed user token (needs {USER_TOKEN_SECRET_ENV})",
     )
-    serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    serve.add_argument("--log-level", default="INFO", help="logging level")
     serve.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
@@ -74,7 +75,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=int,
         default=GC_THRESHOLD,
         help="allocations between young-generation garbage collections; 0 keeps "
-        f"Python's default (700). Fewer collections: faster fan-out ({GC_THRESHOLD})",
+        "Python's default (700). Fewer collections: faster fan-out",
     )
     _add_load_flags(serve)
     serve.set_defaults(run=_serve)
@@ -180,7 +181,7 @@ def _add_token(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     token.add_argument("name", help="the display name the token proves")
     token.add_argument(
-        "--ttl", type=float, default=DEFAULT_TTL, help="seconds the token stays valid (3600)"
+        "--ttl", type=float, default=DEFAULT_TTL, help="seconds the token stays valid"
     )
     token.set_defaults(run=_token)
 
@@ -198,11 +199,36 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, read from the code; options whose
+    default is "not given" (None, False, empty) say nothing more."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], ()):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's parser: its help shows the defaults too."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("formatter_class", _DefaultsHelp)
+        super().__init__(**options)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``roomkit`` command line, with every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="roomkit", description="Socket.IO rooms and namespaces: course and server"
+        prog="roomkit",
+        description="Socket.IO rooms and namespaces: course and server",
+        formatter_class=_DefaultsHelp,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+    )
     _add_serve(commands)
     _add_token(commands)
     add_cluster_command(commands)

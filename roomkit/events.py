@@ -6,9 +6,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import socketio
+
 from roomkit.errors import ProtocolError, StoreUnavailable
 from roomkit.middleware import MiddlewareNamespace
-from roomkit.server import answer_error
+from roomkit.server import RoomkitServer, answer_error
 
 __all__ = ["STORE_UNAVAILABLE", "EventNamespace", "EventSpec", "Reply"]
 
@@ -48,7 +50,8 @@ class EventNamespace(MiddlewareNamespace):
     answer: the handler's reply, or the ack ``{"ok": false, "error": reason}``
     (an ``error`` event ``{"event", "error"}`` when the client asked for no ack).
     Event names may contain spaces (``"join room"``), which python-socketio's
-    ``on_<event>`` method lookup cannot express.
+    ``on_<event>`` method lookup cannot express. It serves only on a
+    :class:`~roomkit.server.RoomkitServer`; registering it elsewhere raises ``TypeError``.
 
     :param namespace: the namespace's name.
     """
@@ -56,6 +59,19 @@ class EventNamespace(MiddlewareNamespace):
     def __init__(self, namespace: str) -> None:
         super().__init__(namespace)
         self.events: dict[str, EventSpec] = {}
+
+    def _set_server(self, server: socketio.AsyncServer) -> None:
+        # python-socketio calls this from register_namespace. A refusal is an ack
+        # or an error event depending on whether the client asked for an ack, and
+        # only RoomkitServer tells a handler that: on any other server every
+        # refusal would silently take the wrong form, so refuse the pairing.
+        if not isinstance(server, RoomkitServer):
+            raise TypeError(
+                f"{type(self).__name__} needs a roomkit.server.RoomkitServer (create_app builds "
+                f"one), not {type(server).__name__}: only it tells handlers whether the client "
+                "asked for an ack, which decides how a refusal is answered"
+            )
+        super()._set_server(server)
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
         sid, payload = args[0], args[1:]

@@ -35,12 +35,14 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import socketio
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Monitor
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -59,9 +61,11 @@ __all__ = [
     "TIMED_OUT",
     "RedisManager",
     "cancel_and_wait",
+    "close_redis_manager",
     "deadline",
     "redis_client",
     "redis_client_options",
+    "start_listeners",
 ]
 
 # What a call bounded by ``deadline`` raises when it runs out of time
@@ -351,11 +355,73 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     async def stop(self) -> None:
         """Cancel the listener and close the publishing connection."""
-        listener = getattr(self, "thread", None)
-        if listener is not None:
-            await cancel_and_wait(listener)
         for task in list(self._publishing):
             await cancel_and_wait(task)
-        if self.redis is not None:
-            await self.redis.aclose()
-        self.connected = False
+        await close_redis_manager(self)
+
+
+async def close_redis_manager(manager: socketio.AsyncRedisManager) -> None:
+    """Cancel ``manager``'s listener and close its connections, the publishing one
+    of a write-only manager too (python-socketio leaves them open after the
+    server stops).
+
+    :param manager: any python-socketio Redis manager, :class:`RedisManager` included.
+    """
+    listener = getattr(manager, "thread", None)
+    if listener is not None:
+        await cancel_and_wait(listener)
+    pubsub = getattr(manager, "pubsub", None)
+    if pubsub is not None:
+        await pubsub.aclose()
+    if manager.redis is not None:
+        await manager.redis.aclose()
+    manager.connected = False
+
+
+def _listens_to_redis(sio: socketio.AsyncServer) -> bool:
+    manager = sio.manager
+    return isinstance(manager, socketio.AsyncRedisManager) and not manager.write_only
+
+
+async def _subscriptions(monitor: Monitor, expected: Counter[str]) -> None:
+    """Read Redis's MONITOR stream until it has shown ``expected`` SUBSCRIBEs per channel."""
+    while +expected:  # unary plus keeps the positive counts
+        words = (await monitor.next_command())["command"].split()
+        if words and words[0].upper() == "SUBSCRIBE":
+            expected.subtract(words[1:])
+
+
+async def start_listeners(servers: Sequence[socketio.AsyncServer], timeout: float) -> None:
+    """Start each server's Redis listener now; return once Redis has run every SUBSCRIBE.
+
+    python-socketio starts the listener when the first client connects, and says
+    nothing once it has subscribed; an emit published before then never reaches
+    that server. Redis's MONITOR stream shows each SUBSCRIBE as Redis runs it, so
+    waiting for them is waiting for an event, not for time.
+
+    :param servers: fresh servers; those without a listening Redis manager are skipped.
+    :param timeout: seconds to wait for every subscription.
+    :raises WaitTimeout: when Redis did not see every subscription in time.
+    """
+    by_url: dict[str, list[socketio.AsyncServer]] = {}
+    for sio in filter(_listens_to_redis, servers):
+        if sio.manager_initialized:
+            raise RuntimeError("start the Redis listeners before any client connects")
+        by_url.setdefault(sio.manager.redis_url, []).append(sio)
+    for url, group in by_url.items():
+        client = Redis.from_url(url)
+        try:
+            async with client.monitor() as monitor:
+                for sio in group:  # what python-socketio does on a first connection:
+                    sio.manager_initialized = True
+                    sio.manager.initialize()
+                expected = Counter(sio.manager.channel for sio in group)
+                try:
+                    await asyncio.wait_for(_subscriptions(monitor, expected), timeout)
+                except asyncio.TimeoutError:
+                    raise WaitTimeout(
+                        f"{sum(expected.values())} of {len(group)} Redis listeners did not "
+                        f"subscribe within {timeout:g} s"
+                    ) from None
+        finally:
+            await client.aclose()

@@ -6,9 +6,19 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-__all__ = ["Limits", "LoadLimits", "Settings", "admin_token_from_env"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "DEFAULT_NODE_TTL",
+    "Limits",
+    "LoadLimits",
+    "Settings",
+    "admin_token_from_env",
+    "random_admin_token",
+]
 
 ADMIN_TOKEN_ENV = "ROOMKIT_ADMIN_TOKEN"
+# Seconds without a heartbeat after which a server's members leave shared presence.
+DEFAULT_NODE_TTL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,11 @@ class LoadLimits:
                 raise ValueError(f"{name} must be positive")
 
 
+def random_admin_token() -> str:
+    """A fresh admin token that nobody can guess (24 random bytes, URL-safe)."""
+    return secrets.token_urlsafe(24)
+
+
 def admin_token_from_env() -> tuple[str, bool]:
     """Return ``(token, generated)``: the admin token from ``ROOMKIT_ADMIN_TOKEN``,
     or a fresh random one (``generated`` is then True) when the variable is unset
@@ -95,7 +110,7 @@ def admin_token_from_env() -> tuple[str, bool]:
     token = os.environ.get(ADMIN_TOKEN_ENV, "")
     if token:
         return token, False
-    return secrets.token_urlsafe(24), True
+    return random_admin_token(), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +147,13 @@ class Settings:
     """
 
     # repr=False: printing or logging the settings must not reveal the secrets.
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    admin_token: str = field(default_factory=random_admin_token, repr=False)
     store_url: str | None = None
     redis_url: str | None = None
     limits: Limits = field(default_factory=Limits)
     serve_pages: bool = True
     metrics_interval: float = 1.0
-    node_ttl: float = 10.0
+    node_ttl: float = DEFAULT_NODE_TTL
     cors_allowed_origins: str | list[str] | None = None
     user_token_secret: str | None = field(default=None, repr=False)
     require_user_token: bool = False

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,8 @@ import socketio
 from aiohttp import web
 
 from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.processes import free_port
+from roomkit.redis_manager import close_redis_manager, start_listeners
 from roomkit.server import close_connections
 
 __all__ = [
@@ -44,21 +45,14 @@ __all__ = [
     "expect_silence",
     "free_port",
     "serve",
+    "serve_cluster",
     "start_server",
     "transcript",
 ]
 
 SYNC_EVENT = "roomkit:sync"
 DEFAULT_TIMEOUT = 3.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was free a moment ago, for servers started in
-    another process (in-process servers should bind port 0 instead)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+SUBSCRIBE_TIMEOUT = 3.0
 
 
 def _sync_handler(namespace: str, sid: str, *args: Any) -> bool:
@@ -394,3 +388,34 @@ def transcript(*clients: RecordingClient) -> str:
             shown = ", ".join(repr(arg) for arg in item.args)
             lines.append(f"{client.name:<{width}}  <- {item.event}: {shown}")
     return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def serve_cluster(
+    *servers: socketio.AsyncServer, timeout: float = SUBSCRIBE_TIMEOUT
+) -> AsyncIterator[list[RunningServer]]:
+    """Serve each server on a port of its own, with its Redis listener subscribed.
+
+    ``async with serve_cluster(sio_a, sio_b) as (a, b):`` starts the servers
+    (:func:`start_server`), starts the pub/sub listener of every
+    ``socketio.AsyncRedisManager`` among them and waits until Redis has confirmed
+    each subscription, so the first emit already crosses servers. On exit it stops
+    the servers, then cancels the listeners and closes their Redis connections.
+    Servers without a Redis manager are simply served.
+
+    :param servers: fresh servers that no client has connected to yet.
+    :param timeout: seconds to wait for the subscriptions. Default :data:`SUBSCRIBE_TIMEOUT`.
+    :raises WaitTimeout: when Redis did not see every subscription in time.
+    """
+    running: list[RunningServer] = []
+    try:
+        for sio in servers:
+            running.append(await start_server(sio))
+        await start_listeners(servers, timeout)
+        yield running
+    finally:
+        for server in running:
+            await server.stop()
+        for sio in servers:
+            if isinstance(sio.manager, socketio.AsyncRedisManager):
+                await close_redis_manager(sio.manager)

@@ -14,8 +14,8 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from roomkit.authoring import build
-from roomkit.manifest import Course, load_course
+from roomkit.course.authoring import build
+from roomkit.course.manifest import Course, load_course
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,8 @@ register_echo(sio)"""
 
 TESTS = '''"""Exercise 9.1: echo."""
 
-from roomkit.exercise_testing import Stage, check_against_reference
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import Stage
 
 EXERCISE = "9.1"
 

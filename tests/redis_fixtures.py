@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from roomkit.redis_process import RedisProcess
+from roomkit.processes import RedisProcess
 
 __all__ = ["REDIS_URL_ENV", "redis_process", "redis_url", "redis_url_for_test"]
 

@@ -19,17 +19,11 @@ from course_builder import (
 )
 from nbformat.v4 import new_output
 
-from roomkit.authoring import (
-    AuthoringError,
-    build,
-    make_stub,
-    notebook_problems,
-    read_notebook,
-    render,
-)
-from roomkit.integrity import course_problems
-from roomkit.manifest import ManifestError, load_course
-from roomkit.scaffold import ScaffoldError, new_exercise
+from roomkit.course.authoring import AuthoringError, build, make_stub, notebook_problems
+from roomkit.course.integrity import course_problems
+from roomkit.course.manifest import ManifestError, load_course
+from roomkit.course.notebooks import read_notebook, render
+from roomkit.course.scaffold import ScaffoldError, new_exercise
 
 
 def _stub(path: Path) -> nbformat.NotebookNode:

@@ -16,7 +16,7 @@ from support import Connect
 from roomkit import Limits, Settings
 from roomkit.app import CHAT_KEY, STORE_KEY
 from roomkit.errors import ConnectRefused
-from roomkit.store import JoinResult, Member
+from roomkit.stores.base import JoinResult, Member
 from roomkit.testing import RecordingClient, RunningServer, connect, expect_silence
 
 # -- join room ------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import ADMIN_TOKEN
+from support import ADMIN_TOKEN, rooms_of
 
 from roomkit import Limits, LoadLimits, Settings, create_app
 from roomkit.app import CHAT_KEY, STORE_KEY
@@ -250,6 +250,7 @@ class ChatModel:
             and _room_ok(value["name"])
             and isinstance(topic, str)
             and len(topic) <= LIMITS.max_topic_length
+            and topic.isprintable()
             and isinstance(value.get("private", False), bool)
             and not self.exists(value["name"])
         )
@@ -404,8 +405,8 @@ def test_chat_events_from_a_real_client(
         # The connection survives and the server's rooms are the model's.
         assert (await world.alice.call("list rooms"))["ok"] is True
         store = world.server.app[STORE_KEY]
-        assert set(await store.rooms_of(world.alice.sid or "")) == world.model.rooms
-        assert await store.rooms_of(world.bob.sid or "") == ["general"]
+        assert set(await rooms_of(store, world.alice.sid)) == world.model.rooms
+        assert await rooms_of(store, world.bob.sid) == ["general"]
         world.alice.clear()
         return accepted
 
@@ -532,7 +533,7 @@ async def test_client_events_named_like_the_life_cycle_change_nothing(
     }
     chat = server.app[CHAT_KEY]
     assert chat.connections[alice.sid or ""].rooms == {"general"}
-    assert await server.app[STORE_KEY].rooms_of(alice.sid or "") == ["general"]
+    assert await rooms_of(server.app[STORE_KEY], alice.sid or "") == ["general"]
 
 
 async def test_a_forged_connect_does_not_refill_the_rate_limit() -> None:

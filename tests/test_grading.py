@@ -13,7 +13,7 @@ from typing import Any
 import nbformat
 from course_builder import REPO, make_built_course
 
-from roomkit.authoring import cell_exercise_id
+from roomkit.course.notebooks import cell_exercise_id
 
 ROOMKIT = [sys.executable, "-m", "roomkit"]
 
@@ -44,7 +44,8 @@ OVERRUNNING_TESTS = '''"""Exercise 9.1, with tests that run out of time."""
 
 import asyncio
 
-from roomkit.exercise_testing import Stage, check_against_reference
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import Stage
 
 EXERCISE = "9.1"
 TIME_LIMIT = 0.5

@@ -7,41 +7,98 @@ fails on the stub; ``notebooks/`` is up to date; nothing is left over.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
-from course_builder import REPO, code, make_built_course, notebook, solution_notebook
+from course_builder import (
+    SOLVED,
+    TESTS,
+    build,
+    code,
+    make_built_course,
+    make_course,
+    notebook,
+    solution_notebook,
+)
 from nbformat.v4 import new_markdown_cell
 
-from roomkit.integrity import course_problems, shape_problems
-from roomkit.manifest import load_course
+from roomkit.course.integrity import course_problems, shape_problems
+from roomkit.course.manifest import load_course
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_manifest_notebooks_stubs_and_tests_agree() -> None:
     assert course_problems(load_course(REPO)) == []
 
 
-def test_reference_passes_every_test_and_each_stub_fails_one(tmp_path: Path) -> None:
-    course = load_course(REPO)
-    out = tmp_path / "grades.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "roomkit", "grade", "--quiet", "--json", str(out),
-         "--root", str(REPO), str(course.solutions_dir), str(course.notebooks_dir)],
-        capture_output=True, text=True, timeout=240,
+WEAK_TESTS = (
+    TESTS
+    + '''
+
+async def test_connecting_works(impl, reference):
+    """a client can connect"""
+
+    async def scenario(stage: Stage) -> None:
+        await stage.connect("ann")
+
+    await check_against_reference(impl, reference, install, scenario)
+'''
+)
+
+
+def check_course(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "roomkit", "check-course", "--root", str(root)],
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 1, done.stderr  # the unsolved notebooks fail, as they should
-    reference, stubs = json.loads(out.read_text())["submissions"]
-    assert [item["id"] for item in reference["exercises"]] == [e.id for e in course.exercises]
-    for item in reference["exercises"]:
-        assert item["tests"] > 0, item
-        assert item["passed"], item
-    for item in stubs["exercises"]:
-        assert item["failed"] >= 1, item
-        assert not item["passed"], item
-    assert (reference["passed"], stubs["passed"]) == (len(course.exercises), 0)
+
+
+def test_check_course_passes_a_sound_course(tmp_path: Path) -> None:
+    make_built_course(tmp_path)
+    done = check_course(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the course is consistent: 1 exercises, files agree, every test can fail" in done.stdout
+
+
+def test_check_course_names_a_test_that_passes_on_an_empty_implementation(
+    tmp_path: Path,
+) -> None:
+    make_built_course(tmp_path, tests=WEAK_TESTS)
+    done = check_course(tmp_path)
+    assert done.returncode == 1
+    weak = "tests/exercises/test_9_1_echo.py::test_connecting_works"
+    assert f"{weak} passes on an empty implementation: it checks nothing" in done.stderr
+    assert f"{weak} passes on the generated stub" not in done.stderr  # the stub raises at once
+    assert "test_echo_answers_with_the_text passes" not in done.stderr
+
+
+def test_check_course_lists_every_problem_at_once(tmp_path: Path) -> None:
+    course = make_built_course(tmp_path, tests=WEAK_TESTS)
+    (course.notebooks_dir / "08_old.ipynb").write_text("{}")
+    (course.solutions_dir / "scratch.ipynb").write_text("{}")
+    done = check_course(tmp_path)
+    assert done.returncode == 1
+    for expected in (
+        "notebooks/08_old.ipynb: no solutions/ notebook generates it",
+        "solutions/scratch.ipynb: unexpected",
+        "test_connecting_works passes on an empty implementation",
+        "3 problems",
+    ):
+        assert expected in done.stderr
+
+
+def test_check_course_refuses_a_reference_that_raises(tmp_path: Path) -> None:
+    raising = SOLVED.replace("return PREFIX + text", "return PREFIX + text + UNDEFINED")
+    course = make_course(tmp_path)
+    nbformat.write(solution_notebook(raising), course.solutions_dir / "09_demo.ipynb")
+    build(course)
+    done = check_course(tmp_path)
+    assert done.returncode == 1
+    assert "test_echo_answers_with_the_text fails on the reference" in done.stderr
+    assert "NameError: name 'UNDEFINED' is not defined" in done.stderr
 
 
 def test_leftovers_and_gaps_are_reported(tmp_path: Path) -> None:

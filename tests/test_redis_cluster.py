@@ -22,9 +22,9 @@ from roomkit import Settings, create_app
 from roomkit.app import SERVER_KEY, STORE_KEY
 from roomkit.cluster import ServerProcess, run_cluster
 from roomkit.events import STORE_UNAVAILABLE
+from roomkit.processes import RedisProcess
 from roomkit.redis_manager import RedisManager
-from roomkit.redis_process import RedisProcess
-from roomkit.redis_store import RedisStore
+from roomkit.stores.redis import RedisStore
 from roomkit.testing import RecordingClient, RunningServer, connect, free_port, start_server
 
 pytestmark = pytest.mark.redis

@@ -25,10 +25,10 @@ from roomkit.app import SERVER_KEY, STORE_KEY
 from roomkit.chat import NOT_RELAYED
 from roomkit.errors import StoreMisconfigured
 from roomkit.events import STORE_UNAVAILABLE
+from roomkit.processes import RedisProcess
 from roomkit.redis_manager import RedisManager
-from roomkit.redis_process import RedisProcess
-from roomkit.redis_store import RedisStore
 from roomkit.settings import LoadLimits
+from roomkit.stores.redis import RedisStore
 from roomkit.testing import RecordingClient, RunningServer, connect, free_port, start_server
 
 pytestmark = pytest.mark.redis

@@ -6,8 +6,10 @@ fail loudly if a python-socketio release changes that.
 
 from __future__ import annotations
 
+import pytest
 import socketio
 
+from roomkit import ChatNamespace, Limits, MemoryStore
 from roomkit.server import RoomkitServer, ack_requested
 from roomkit.testing import connect, serve
 
@@ -35,3 +37,11 @@ async def test_handlers_see_whether_an_ack_was_requested() -> None:
         assert await client.wait_for("probed") is False
         await client.disconnect()
     assert seen == [True, False]
+
+
+def test_an_event_namespace_refuses_a_server_that_cannot_tell_acks() -> None:
+    """On a plain AsyncServer every refusal would take the wrong form: refused at once."""
+    plain = socketio.AsyncServer(async_mode="aiohttp")
+    with pytest.raises(TypeError, match=r"needs a roomkit\.server\.RoomkitServer"):
+        plain.register_namespace(ChatNamespace(MemoryStore(), Limits()))
+    RoomkitServer(async_mode="aiohttp").register_namespace(ChatNamespace(MemoryStore(), Limits()))

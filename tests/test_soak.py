@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from redis_fixtures import redis_url_for_test
+from support import rooms_of
 
 from roomkit import Limits, LoadLimits, Settings, create_app
 from roomkit.app import CHAT_KEY, STORE_KEY
@@ -205,7 +206,7 @@ async def test_soak_leaves_no_trace(
         summaries = await store.list_rooms()
         assert [(s.room.name, s.members) for s in summaries] == [("lobby", 2)]
         for sid in (watcher.sid, peer.sid):
-            assert await store.rooms_of(sid or "") == ["lobby"]
+            assert await rooms_of(store, sid or "") == ["lobby"]
         # They heard nothing of the soak, and still talk.
         await expect_silence(watcher, peer)
         assert await watcher.call("message", {"room": "lobby", "text": "after"}) == {"ok": True}

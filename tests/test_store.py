@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis_fixtures import redis_url_for_test
+from support import rooms_of
 
 from roomkit.errors import StoreUnavailable
-from roomkit.memory import MemoryStore
-from roomkit.redis_process import RedisProcess
-from roomkit.redis_store import RedisStore, redacted
-from roomkit.store import JoinResult, Member, Room, RoomStore, RoomSummary, store_from_url
+from roomkit.processes import RedisProcess
+from roomkit.stores import store_from_url
+from roomkit.stores.base import JoinResult, Member, Room, RoomStore, RoomSummary
+from roomkit.stores.memory import MemoryStore
+from roomkit.stores.redis import RedisStore, redacted
 
 NODE = "node-a"
 
@@ -44,7 +46,7 @@ class TestContract:
     async def test_create_room_makes_the_creator_its_first_member(self, store: RoomStore) -> None:
         room = Room("lobby", topic="hello", created_by="alice", created_at=100.5)
         result = await store.create_room(room, member("s1", "alice"))
-        assert result == JoinResult(room, 1, created=True, already_member=False)
+        assert result == JoinResult(room, 1, already_member=False)
         assert await store.get_room("lobby") == room
         assert await store.members("lobby") == [member("s1", "alice")]
 
@@ -60,7 +62,7 @@ class TestContract:
     ) -> None:
         result = await store.join("lobby", member("s1", "alice"))
         assert result is not None
-        assert (result.members, result.created, result.already_member) == (1, True, False)
+        assert (result.members, result.already_member) == (1, False)
         assert result.room.name == "lobby"
         assert result.room.created_by == "alice"
         assert not result.room.private
@@ -72,8 +74,9 @@ class TestContract:
         again = await store.join("lobby", member("s2", "bob"))
         assert second is not None
         assert again is not None
-        assert (second.members, second.created, second.already_member) == (2, False, False)
-        assert (again.members, again.created, again.already_member) == (2, False, True)
+        assert (second.members, second.already_member) == (2, False)
+        assert second.room.created_by == "alice"  # bob joined alice's room, made no new one
+        assert (again.members, again.already_member) == (2, True)
         assert await store.count("lobby") == 2
 
     async def test_members_are_ordered_by_name_then_sid(self, store: RoomStore) -> None:
@@ -93,7 +96,7 @@ class TestContract:
         await store.join("lobby", member("s2", "bob"))
         assert await store.leave("lobby", "s1") == 1
         assert await store.leave("lobby", "s1") is None
-        assert await store.rooms_of("s1") == []
+        assert await rooms_of(store, "s1") == []
         assert await store.leave("lobby", "s2") == 0
         assert await store.get_room("lobby") is None
         assert await store.count("lobby") == 0
@@ -108,9 +111,9 @@ class TestContract:
         for name in ["b-room", "a-room", "c-room"]:
             await store.join(name, member("s1", "alice"))
         await store.join("b-room", member("s2", "bob"))
-        assert await store.rooms_of("s1") == ["a-room", "b-room", "c-room"]
+        assert await rooms_of(store, "s1") == ["a-room", "b-room", "c-room"]
         assert await store.forget("s1") == ["a-room", "b-room", "c-room"]
-        assert await store.rooms_of("s1") == []
+        assert await rooms_of(store, "s1") == []
         assert [summary.room.name for summary in await store.list_rooms()] == ["b-room"]
         assert await store.forget("s1") == []
 
@@ -169,7 +172,7 @@ class TestContract:
         await store.leave("secret", "s1")
         recreated = await store.join("secret", member("s2", "bob"))
         assert recreated is not None
-        assert recreated.created
+        assert recreated.room.created_by == "bob"  # a new room, made by its first joiner
         assert not recreated.room.private
         assert recreated.room.invited == frozenset()
 
@@ -231,7 +234,7 @@ async def test_two_nodes_see_one_state(redis_url: str) -> None:
         await a.create_room(Room("lobby", created_by="alice"), Member("s1", "alice", "a"))
         joined = await b.join("lobby", Member("s2", "bob", "b"))
         assert joined is not None
-        assert not joined.created
+        assert joined.room.created_by == "alice"  # joined alice's room, made no new one
         assert [m.sid for m in await a.members("lobby")] == ["s1", "s2"]
         assert [m.node for m in await a.members("lobby")] == ["a", "b"]
         assert await b.list_rooms() == await a.list_rooms()
@@ -259,7 +262,8 @@ async def test_concurrent_joins_and_leaves_keep_counts_exact(redis_url: str) -> 
             for index in range(15)
         ]
         joins = await asyncio.gather(*(each.join("hot", m) for each, m in members))
-        assert sum(1 for result in joins if result is not None and result.created) == 1
+        # One join created the room: every join saw the same creator.
+        assert len({result.room.created_by for result in joins if result is not None}) == 1
         assert sorted(result.members for result in joins if result is not None) == list(
             range(1, 46)
         )
@@ -322,7 +326,7 @@ async def test_a_silent_node_is_swept_and_reported(redis_url: str) -> None:
         assert sorted(watcher_presence.gone) == [("doomed-only", "d1"), ("lobby", "d1")]
         assert [m.sid for m in await watcher.members("lobby")] == ["w1"]
         assert [s.room.name for s in await watcher.list_rooms()] == ["lobby"]
-        assert await watcher.rooms_of("d1") == []
+        assert await rooms_of(watcher, "d1") == []
     finally:
         await watcher.close()
 
@@ -424,6 +428,6 @@ async def test_reconcile_drops_entries_of_connections_that_are_gone(redis_url: s
         await store.redis.delete(f"roomkit:alive:{store.node_id}")
         await store.join("other", Member("s-live", "alice", "n1"))
         assert [m.sid for m in await store.members("lobby")] == ["s-live"]
-        assert await store.rooms_of("s-stale") == []
+        assert await rooms_of(store, "s-stale") == []
     finally:
         await store.close()

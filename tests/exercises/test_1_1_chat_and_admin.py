@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socketio
 
-from roomkit.exercise_testing import Stage, check_against_reference
-from roomkit.implementations import Implementation
+from roomkit.course.implementations import Implementation
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import Stage
 
 EXERCISE = "1.1"
 TOKEN = "s3cret-admin-token"

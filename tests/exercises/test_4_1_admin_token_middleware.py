@@ -6,8 +6,9 @@ from typing import Any
 
 import socketio
 
-from roomkit.exercise_testing import Stage, check_against_reference
-from roomkit.implementations import Implementation
+from roomkit.course.implementations import Implementation
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import Stage
 from roomkit.middleware import Handshake, MiddlewareNamespace
 
 EXERCISE = "4.1"

@@ -7,9 +7,10 @@ import contextlib
 
 import socketio
 
+from roomkit.course.implementations import Implementation
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import CALL_TIMEOUT, Stage
 from roomkit.errors import WaitTimeout
-from roomkit.exercise_testing import CALL_TIMEOUT, Stage, check_against_reference
-from roomkit.implementations import Implementation
 
 EXERCISE = "5.1"
 CLEANUP_TIMEOUT = 1.0

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import socketio
 
-from roomkit.exercise_testing import Stage, check_cluster_against_reference
-from roomkit.implementations import Implementation
+from roomkit.course.implementations import Implementation
+from roomkit.course.judge import check_cluster_against_reference
+from roomkit.course.scenario import Stage
 
 EXERCISE = "6.1"
 CHAT = "/chat"

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 import socketio
 
-from roomkit.exercise_testing import ObservedServer, Stage, check_cluster_against_reference
-from roomkit.implementations import Implementation
-from roomkit.redis_store import RedisStore
+from roomkit.course.implementations import Implementation
+from roomkit.course.judge import check_cluster_against_reference
+from roomkit.course.scenario import ObservedServer, Stage
+from roomkit.stores.redis import RedisStore
 
 EXERCISE = "6.2"
 CHAT = "/chat"

@@ -4,7 +4,7 @@ An :class:`Implementation` holds the names an exercise defines (``defines`` in
 ``exercises.toml``). Exercise tests reach them as attributes, e.g.
 ``impl.register_namespaces``. When the code could not be loaded (the exercise is
 not solved yet, its cell does not run, the notebook is missing), every attribute
-access raises the same readable :class:`~roomkit.feedback.ExerciseFailure`, so
+access raises the same readable :class:`~roomkit.course.failures.ExerciseFailure`, so
 each test of the exercise fails with that message.
 
 Loading a notebook runs only what the exercise needs, in a fresh module: the
@@ -22,9 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roomkit.authoring import SETUP_TAG, cell_exercise_id, cell_source, cell_tags, read_notebook
-from roomkit.feedback import ExerciseFailure, NotSolved, describe_exception, register_source
-from roomkit.manifest import Course, Exercise
+from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception, register_source
+from roomkit.course.manifest import Course, Exercise
+from roomkit.course.notebooks import (
+    SETUP_TAG,
+    cell_exercise_id,
+    cell_source,
+    cell_tags,
+    read_notebook,
+)
 
 __all__ = [
     "Implementation",

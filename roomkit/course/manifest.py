@@ -12,7 +12,7 @@ Each ``[[exercises]]`` table describes one exercise::
     points = 1                          # optional, default 1
 
 The order of the tables is the course order. :func:`load_course` checks the
-file's own consistency; :mod:`roomkit.integrity` checks it against the
+file's own consistency; :mod:`roomkit.course.integrity` checks it against the
 notebooks and the test modules.
 """
 

@@ -1,4 +1,5 @@
-"""Grades as people and programs read them: a table, JSON, a CSV gradebook."""
+"""Results as people and programs read them: what ``await check`` prints, the grade
+table, JSON and a CSV gradebook. Every rendering of a result is here."""
 
 from __future__ import annotations
 
@@ -8,13 +9,52 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from roomkit.grading import SubmissionResult
+from roomkit.course.results import ExerciseResult, Outcome, SubmissionResult
 
-__all__ = ["render_table", "to_json", "write_csv", "write_json"]
+__all__ = ["MARKS", "render_check", "render_table", "to_json", "write_csv", "write_json"]
+
+MARKS = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.TIMED_OUT: "⏱"}
+
+_ENCOURAGEMENT = (
+    "Well done.",
+    "Nice work: on to the next one.",
+    "That is exactly what the reference does.",
+    "Every client got what it should. Good job.",
+)
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+def render_check(result: ExerciseResult, seconds: float, *, hints: int = 0) -> str:
+    """What ``await check`` prints for ``result``: a mark per test, the first message
+    of each distinct failure, then a cheer or the count and the first ``hints`` hints.
+
+    :param result: the exercise's result.
+    :param seconds: how long the check took.
+    :param hints: how many of the exercise's hints to show when it failed. Default 0.
+    """
+    exercise = result.exercise
+    lines = [f"Exercise {exercise.id} · {exercise.title}"]
+    if result.problem:
+        lines.append(f"  ✗ {result.problem}")
+    shown = ""
+    for test in result.results:
+        lines.append(f"  {MARKS[test.outcome]} {test.name}")
+        if not test.passed and test.message != shown:
+            lines.extend(f"      {line}" for line in test.message.splitlines())
+            shown = test.message
+    if result.passed:
+        cheer = _ENCOURAGEMENT[sum(map(ord, exercise.id)) % len(_ENCOURAGEMENT)]
+        lines.append(f"All {result.tests} checks passed in {seconds:.2f} s. {cheer}")
+        return "\n".join(lines)
+    lines.append(
+        f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
+    )
+    for number, hint in enumerate(exercise.hints[:hints], start=1):
+        lines.append(f"Hint {number} of {len(exercise.hints)}: {hint}")
+    return "\n".join(lines)
 
 
 def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:

@@ -29,32 +29,31 @@ from typing import Any
 
 import nbformat
 
+from roomkit.course.manifest import Course, Exercise
+from roomkit.course.notebooks import (
+    EXERCISE_TAG,
+    RAISES_TAG,
+    SETUP_TAG,
+    cell_exercise_id,
+    cell_source,
+    cell_tags,
+    read_notebook,
+    render,
+)
 from roomkit.errors import RoomkitError
-from roomkit.manifest import Course, Exercise
 
 __all__ = [
     "BEGIN_SOLUTION",
     "END_SOLUTION",
-    "EXERCISE_TAG",
-    "RAISES_TAG",
-    "SETUP_TAG",
     "AuthoringError",
     "BuildReport",
     "build",
-    "cell_exercise_id",
-    "cell_source",
-    "cell_tags",
     "make_stub",
     "notebook_problems",
-    "read_notebook",
-    "render",
     "solution_notebooks",
     "stub_text",
 ]
 
-EXERCISE_TAG = "exercise"
-SETUP_TAG = "setup"
-RAISES_TAG = "raises-exception"
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 
@@ -71,32 +70,6 @@ class _Region:
     begin: int  # index of the BEGIN line
     end: int  # index of the END line
     indent: str
-
-
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """Read a notebook file as nbformat 4."""
-    notebook: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    return notebook
-
-
-def cell_source(cell: Any) -> str:
-    """The cell's source as one string (notebook files may store a list of lines)."""
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
-
-
-def cell_tags(cell: Any) -> list[str]:
-    """The cell's tags (``metadata.tags``), empty when it has none."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    return [str(tag) for tag in tags] if isinstance(tags, list) else []
-
-
-def cell_exercise_id(cell: Any) -> str | None:
-    """The id in the cell's ``exercise-<id>`` tag (None when it has none)."""
-    for tag in cell_tags(cell):
-        if tag.startswith(EXERCISE_TAG + "-"):
-            return tag[len(EXERCISE_TAG) + 1 :]
-    return None
 
 
 def _regions(source: str) -> list[_Region]:
@@ -279,12 +252,6 @@ def make_stub(notebook: Any, name: str, exercises: tuple[Exercise, ...]) -> nbfo
         {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
     )
     return result
-
-
-def render(notebook: Any) -> str:
-    """The notebook as file text, formatted exactly as nbformat (and JupyterLab) write it."""
-    text: str = nbformat.writes(notebook, version=4)  # type: ignore[no-untyped-call]
-    return text if text.endswith("\n") else text + "\n"
 
 
 def stub_text(course: Course, solution: Path) -> str:

@@ -6,8 +6,8 @@ import json
 import re
 from collections.abc import Sequence
 
+from roomkit.course.manifest import Course, Exercise, load_course
 from roomkit.errors import RoomkitError
-from roomkit.manifest import Course, Exercise, load_course
 
 __all__ = ["ScaffoldError", "exercise_cell", "new_exercise", "tests_file_name"]
 
@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import socketio
 
-from roomkit.exercise_testing import Stage, check_against_reference
-from roomkit.implementations import Implementation
+from roomkit.course.judge import check_against_reference
+from roomkit.course.scenario import Stage
+from roomkit.course.implementations import Implementation
 
 EXERCISE = "{exercise.id}"
 
@@ -102,7 +103,7 @@ def new_exercise(
     :param defines: the names the learner defines; the skeleton calls the first.
     :param hints: at least one hint.
     :raises ScaffoldError: when the id or the test module exists already.
-    :raises roomkit.manifest.ManifestError: when the entry is invalid (the
+    :raises roomkit.course.manifest.ManifestError: when the entry is invalid (the
         manifest is left as it was).
     """
     if any(exercise.id == exercise_id for exercise in course.exercises):

@@ -1,4 +1,4 @@
-"""The in-memory :class:`~roomkit.store.RoomStore`: one process, no I/O.
+"""The in-memory :class:`~roomkit.stores.base.RoomStore`: one process, no I/O.
 
 It is the reference the Redis store is tested against: both must behave the same.
 """
@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from roomkit.store import JoinResult, Member, Room, RoomStore, RoomSummary
+from roomkit.stores.base import JoinResult, Member, Room, RoomStore, RoomSummary, member_order
 
 __all__ = ["MemoryStore"]
-
-
-def _order(member: Member) -> tuple[str, str]:
-    return (member.name, member.sid)
 
 
 class MemoryStore(RoomStore):
@@ -37,18 +33,17 @@ class MemoryStore(RoomStore):
         if room.name in self._rooms:
             return None
         self._rooms[room.name] = room
-        return JoinResult(room, self._add(room, creator), created=True, already_member=False)
+        return JoinResult(room, self._add(room, creator), already_member=False)
 
     async def join(self, name: str, member: Member) -> JoinResult | None:
         room = self._rooms.get(name)
-        created = room is None
         if room is None:
             room = self._rooms[name] = Room(name=name, created_by=member.name)
         if member.sid in self._members.get(name, {}):
-            return JoinResult(room, len(self._members[name]), False, already_member=True)
+            return JoinResult(room, len(self._members[name]), already_member=True)
         if not room.admits(member.name):
             return None
-        return JoinResult(room, self._add(room, member), created, already_member=False)
+        return JoinResult(room, self._add(room, member), already_member=False)
 
     async def leave(self, name: str, sid: str) -> int | None:
         members = self._members.get(name, {})
@@ -81,13 +76,10 @@ class MemoryStore(RoomStore):
         return self._rooms.get(name)
 
     async def members(self, name: str) -> list[Member]:
-        return sorted(self._members.get(name, {}).values(), key=_order)
+        return sorted(self._members.get(name, {}).values(), key=member_order)
 
     async def count(self, name: str) -> int:
         return len(self._members.get(name, {}))
-
-    async def rooms_of(self, sid: str) -> list[str]:
-        return sorted(self._rooms_of.get(sid, set()))
 
     async def list_rooms(self) -> list[RoomSummary]:
         return [

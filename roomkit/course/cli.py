@@ -1,4 +1,4 @@
-"""The course's commands: ``roomkit build``, ``roomkit grade`` and ``roomkit new-exercise``.
+"""The course's commands: ``roomkit build``, ``grade``, ``check-course`` and ``new-exercise``.
 
 The modules behind them (nbformat, pytest) are imported when a command runs,
 so ``roomkit serve`` does not need them.
@@ -11,16 +11,17 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from roomkit.course.manifest import Course, find_course_root, load_course
+from roomkit.course.reports import MARKS
+from roomkit.course.results import TestResult
 from roomkit.errors import RoomkitError
-from roomkit.manifest import Course, find_course_root, load_course
 
 __all__ = ["add_course_commands"]
 
-_MARKS = {"passed": "✓", "failed": "✗", "timed out": "⏱"}
-
 
 def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``build``, ``grade`` and ``new-exercise`` to the ``roomkit`` command's subcommands."""
+    """Add ``build``, ``grade``, ``check-course`` and ``new-exercise`` to the ``roomkit``
+    command's subcommands."""
     build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
     build.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when notebooks/ is stale"
@@ -49,6 +50,14 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
 
+    check = commands.add_parser(
+        "check-course",
+        help="list every problem of the course: parts that disagree, tests that cannot fail",
+    )
+    check.add_argument("--static", action="store_true", help="only compare the files; run no tests")
+    check.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    check.set_defaults(run=_check_course)
+
     new = commands.add_parser(
         "new-exercise", help="add an exercise: its manifest entry and a test module skeleton"
     )
@@ -70,7 +79,7 @@ def _course(args: argparse.Namespace) -> Course:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from roomkit.authoring import build
+    from roomkit.course.authoring import build
 
     try:
         report = build(_course(args), check=args.check, force=args.force)
@@ -94,6 +103,31 @@ def _build(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _check_course(args: argparse.Namespace) -> int:
+    from roomkit.course.integrity import course_problems, unreliable_tests
+
+    try:
+        course = _course(args)
+        problems = course_problems(course)
+        if not args.static:
+            problems += unreliable_tests(course)
+    except RoomkitError as error:
+        print(f"roomkit check-course: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"✗ {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"{len(problems)} problem{'s' if len(problems) > 1 else ''} "
+            "(docs/instructors.md says how to fix each kind)",
+            file=sys.stderr,
+        )
+        return 1
+    checked = "files agree" if args.static else "files agree, every test can fail"
+    print(f"the course is consistent: {len(course.exercises)} exercises, {checked}")
+    return 0
+
+
 class _ProgressLine:
     """One line per submission, one mark per test as it completes."""
 
@@ -104,8 +138,8 @@ class _ProgressLine:
         self.stream.write(f"grading {label} ")
         self.stream.flush()
 
-    def __call__(self, result: object) -> None:
-        self.stream.write(_MARKS.get(str(getattr(result, "outcome", "")), "?"))
+    def __call__(self, result: TestResult) -> None:
+        self.stream.write(MARKS[result.outcome])
         self.stream.flush()
 
     def end(self) -> None:
@@ -114,8 +148,8 @@ class _ProgressLine:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from roomkit.gradebook import render_table, write_csv, write_json
-    from roomkit.grading import grade
+    from roomkit.course.grading import grade
+    from roomkit.course.reports import render_table, write_csv, write_json
 
     try:
         course = _course(args)
@@ -150,7 +184,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _new_exercise(args: argparse.Namespace) -> int:
-    from roomkit.scaffold import exercise_cell, new_exercise
+    from roomkit.course.scaffold import exercise_cell, new_exercise
 
     try:
         course = _course(args)
@@ -172,6 +206,6 @@ def _new_exercise(args: argparse.Namespace) -> int:
         f"\nNext: in solutions/{exercise.notebook}, add a code cell tagged "
         f"'exercise' and '{exercise.tag}', for example:\n\n{exercise_cell(exercise)}\n"
         "then write the tests, run `roomkit build`, and "
-        "`pytest tests/test_integrity.py` (docs/instructors.md)."
+        "`roomkit check-course` (docs/instructors.md)."
     )
     return 0

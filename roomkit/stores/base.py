@@ -2,17 +2,19 @@
 
 The chat namespace never asks python-socketio's manager who is in a room: that
 manager only sees the connections of its own process. It asks a
-:class:`RoomStore` instead. :class:`~roomkit.memory.MemoryStore` keeps the state
-in this process (one server); ``roomkit.redis_store.RedisStore`` keeps it in
+:class:`RoomStore` instead. :class:`~roomkit.stores.memory.MemoryStore` keeps the state
+in this process (one server); ``roomkit.stores.redis.RedisStore`` keeps it in
 Redis so that every server of a cluster sees the same rooms and members. The
-backend is chosen by URL (``memory://``, ``redis://...``) and imported only when
-used.
+backend is chosen by URL (``memory://``, ``redis://...``, see :func:`roomkit.stores.store_from_url`)
+and imported only when used.
 """
 
 from __future__ import annotations
 
 import abc
+import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,7 +25,7 @@ __all__ = [
     "Room",
     "RoomStore",
     "RoomSummary",
-    "store_from_url",
+    "member_order",
 ]
 
 
@@ -50,6 +52,27 @@ class Room:
     def admits(self, name: str) -> bool:
         """Whether the display name ``name`` may join this room."""
         return not self.private or name == self.created_by or name in self.invited
+
+    def to_record(self) -> str:
+        """The room as a store keeps it: JSON without the invite list (kept apart)."""
+        return json.dumps(self.to_json())
+
+    @classmethod
+    def from_record(cls, record: str, invited: Iterable[str] = ()) -> Room:
+        """The room :meth:`to_record` wrote, with its invite list.
+
+        :param record: what :meth:`to_record` returned.
+        :param invited: the display names invited. Default none.
+        """
+        data = json.loads(record)
+        return cls(
+            name=data["name"],
+            topic=data["topic"],
+            created_by=data["created_by"],
+            created_at=data["created_at"],
+            private=data["private"],
+            invited=frozenset(invited),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The room as sent to clients (the invite list stays on the server)."""
@@ -80,6 +103,11 @@ class Member:
         return {"user": self.sid, "name": self.name}
 
 
+def member_order(member: Member) -> tuple[str, str]:
+    """How every store sorts a room's members: by display name, then sid."""
+    return (member.name, member.sid)
+
+
 @dataclass(frozen=True, slots=True)
 class RoomSummary:
     """A room and how many connections are in it."""
@@ -102,13 +130,11 @@ class JoinResult:
 
     :param room: the room joined.
     :param members: member count after the join.
-    :param created: the join created the room.
     :param already_member: the connection was in the room before; nothing changed.
     """
 
     room: Room
     members: int
-    created: bool
     already_member: bool
 
 
@@ -186,50 +212,9 @@ class RoomStore(abc.ABC):
         """How many members the room has (0 when it does not exist)."""
 
     @abc.abstractmethod
-    async def rooms_of(self, sid: str) -> list[str]:
-        """The chat rooms ``sid`` is in, sorted."""
-
-    @abc.abstractmethod
     async def list_rooms(self) -> list[RoomSummary]:
         """Every room with its member count, sorted by name."""
 
     @abc.abstractmethod
     async def room_count(self) -> int:
         """How many rooms exist."""
-
-
-def store_from_url(
-    url: str,
-    *,
-    node_id: str = "",
-    node_ttl: float = 10.0,
-    timeout: float = 2.0,
-    max_connections: int = 4,
-) -> RoomStore:
-    """Build the store a URL names.
-
-    :param url: ``memory://`` or ``redis://[:password@]host:port/db`` (also
-        ``rediss://`` and ``unix://``).
-    :param node_id: this server's id in a cluster. Default ``""``.
-    :param node_ttl: seconds without a heartbeat after which a node's members are
-        dropped (Redis only). Default 10.
-    :param timeout: seconds one call may take (Redis only). Default 2.
-    :param max_connections: connections the store may open (Redis only). Default 4.
-    :raises ValueError: for an unknown scheme.
-    """
-    scheme = url.split("://", 1)[0].lower()
-    if scheme == "memory":
-        from roomkit.memory import MemoryStore
-
-        return MemoryStore(node_id=node_id)
-    if scheme in {"redis", "rediss", "unix"}:
-        from roomkit.redis_store import RedisStore
-
-        return RedisStore(
-            url,
-            node_id=node_id,
-            node_ttl=node_ttl,
-            timeout=timeout,
-            max_connections=max_connections,
-        )
-    raise ValueError(f"unknown store URL scheme {scheme!r}; use memory:// or redis://")

@@ -1,4 +1,4 @@
-"""The Redis :class:`~roomkit.store.RoomStore`: rooms and presence shared by a cluster.
+"""The Redis :class:`~roomkit.stores.base.RoomStore`: rooms and presence shared by a cluster.
 
 Every server of a cluster points at one Redis. Key layout (``P`` is the prefix,
 ``roomkit`` by default; every value is a string, JSON where structured)::
@@ -35,7 +35,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -50,7 +50,16 @@ from roomkit.redis_manager import (
     deadline,
     redis_client,
 )
-from roomkit.store import JoinResult, LocalPresence, Member, Room, RoomStore, RoomSummary
+from roomkit.settings import DEFAULT_NODE_TTL
+from roomkit.stores.base import (
+    JoinResult,
+    LocalPresence,
+    Member,
+    Room,
+    RoomStore,
+    RoomSummary,
+    member_order,
+)
 
 __all__ = ["RedisStore", "redacted"]
 
@@ -245,30 +254,6 @@ def redacted(url: str) -> str:
     return url
 
 
-def _room_json(room: Room) -> str:
-    return json.dumps(
-        {
-            "name": room.name,
-            "topic": room.topic,
-            "created_by": room.created_by,
-            "created_at": room.created_at,
-            "private": room.private,
-        }
-    )
-
-
-def _room_from(raw: str, invited: Iterable[str]) -> Room:
-    data = json.loads(raw)
-    return Room(
-        name=data["name"],
-        topic=data["topic"],
-        created_by=data["created_by"],
-        created_at=data["created_at"],
-        private=data["private"],
-        invited=frozenset(invited),
-    )
-
-
 def _entry(member: Member) -> str:
     return json.dumps({"name": member.name, "node": member.node})
 
@@ -280,7 +265,7 @@ class RedisStore(RoomStore):
         ``unix:///path?db=0``.
     :param node_id: this server's id, unique in the cluster.
     :param node_ttl: seconds within which the members of a server that stopped
-        heartbeating are removed. Default 10.
+        heartbeating are removed. Default :data:`roomkit.settings.DEFAULT_NODE_TTL`.
     :param prefix: first part of every key, to share one Redis database
         between clusters. Default ``"roomkit"``.
     :param timeout: seconds one call may take in all (waiting for this node's
@@ -295,7 +280,7 @@ class RedisStore(RoomStore):
         url: str,
         *,
         node_id: str,
-        node_ttl: float = 10.0,
+        node_ttl: float = DEFAULT_NODE_TTL,
         prefix: str = "roomkit",
         timeout: float = 2.0,
         max_connections: int = 4,
@@ -493,7 +478,7 @@ class RedisStore(RoomStore):
                 room = self._rooms_known.get(name) or Room(name=name)
                 room_args += [
                     name,
-                    _room_json(room),
+                    room.to_record(),
                     room.created_at,
                     json.dumps(sorted(room.invited)),
                 ]
@@ -574,11 +559,11 @@ class RedisStore(RoomStore):
 
     async def create_room(self, room: Room, creator: Member) -> JoinResult | None:
         count = await self._change(
-            "create", room.name, creator.sid, _entry(creator), creator.node, _room_json(room)
+            "create", room.name, creator.sid, _entry(creator), creator.node, room.to_record()
         )
         if count is None:
             return None
-        return JoinResult(self._remember(room), count, created=True, already_member=False)
+        return JoinResult(self._remember(room), count, already_member=False)
 
     async def join(self, name: str, member: Member) -> JoinResult | None:
         fresh = Room(name=name, created_by=member.name)
@@ -589,13 +574,13 @@ class RedisStore(RoomStore):
             _entry(member),
             member.node,
             member.name,
-            _room_json(fresh),
+            fresh.to_record(),
         )
         if reply is None:
             return None
-        raw, invited, count, created, already = reply
-        room = self._remember(_room_from(raw, invited))
-        return JoinResult(room, count, created=bool(created), already_member=bool(already))
+        raw, invited, count, _created, already = reply
+        room = self._remember(Room.from_record(raw, invited))
+        return JoinResult(room, count, already_member=bool(already))
 
     async def leave(self, name: str, sid: str) -> int | None:
         left: int | None = await self._change("leave", name, sid)
@@ -610,7 +595,7 @@ class RedisStore(RoomStore):
         if reply is None:
             return None
         raw, invited = reply
-        return self._remember(_room_from(raw, invited))
+        return self._remember(Room.from_record(raw, invited))
 
     async def get_room(self, name: str) -> Room | None:
         async with self._unavailable_as_error():
@@ -620,7 +605,7 @@ class RedisStore(RoomStore):
             raw, invited = await pipe.execute()
         if raw is None:
             return None
-        room = _room_from(raw, invited)
+        room = Room.from_record(raw, invited)
         if name in self._rooms_known:
             self._remember(room)
         return room
@@ -632,17 +617,12 @@ class RedisStore(RoomStore):
         for sid, raw in entries.items():
             data = json.loads(raw)
             members.append(Member(str(sid), data["name"], data["node"]))
-        return sorted(members, key=lambda member: (member.name, member.sid))
+        return sorted(members, key=member_order)
 
     async def count(self, name: str) -> int:
         async with self._unavailable_as_error():
             count: int = await self.redis.hlen(self._key("members", name))
         return count
-
-    async def rooms_of(self, sid: str) -> list[str]:
-        async with self._unavailable_as_error():
-            rooms = await self._strings(self.redis.smembers(self._key("sid", sid)))
-        return sorted(rooms)
 
     async def list_rooms(self) -> list[RoomSummary]:
         async with self._unavailable_as_error():
@@ -657,7 +637,7 @@ class RedisStore(RoomStore):
         for index in range(len(names)):
             raw, invited, count = replies[3 * index : 3 * index + 3]
             if raw is not None and count:  # deleted between the two round trips
-                summaries.append(RoomSummary(_room_from(raw, invited), count))
+                summaries.append(RoomSummary(Room.from_record(raw, invited), count))
         return summaries
 
     async def room_count(self) -> int:

@@ -1,32 +1,37 @@
-"""Does every part of the course agree? The checks behind ``tests/test_integrity.py``.
+"""Does every part of the course agree, and can every test fail? ``roomkit check-course``.
 
 Each exercise in the manifest must have a solution region in its notebook, a
 generated stub in ``notebooks/`` that is up to date, and a test module; and
 nothing may be left over: no test module, learner notebook or stray file
 without its counterpart. Each solution notebook also has the course's shape:
 learning goals first, every code cell introduced by markdown, and a recap, the
-source's questions and what comes next at the end. (That the tests pass on the
-reference and fail on the stubs is checked by grading both; see
-``tests/test_integrity.py``.)
+source's questions and what comes next at the end (:func:`course_problems`).
+
+:func:`unreliable_tests` runs the tests themselves (rustlings' ``dev check``): every
+test must pass on the reference, without the reference's handlers raising, and
+fail on the generated stub and on an empty implementation (every name the
+exercise defines bound to a function that does nothing); a test that passes on
+either checks nothing.
 """
 
 from __future__ import annotations
 
 import ast
 import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from roomkit.authoring import (
-    AuthoringError,
-    build,
-    cell_source,
-    notebook_problems,
-    read_notebook,
-    solution_notebooks,
-)
-from roomkit.manifest import MANIFEST, Course, Exercise
+from roomkit.course.authoring import AuthoringError, build, notebook_problems, solution_notebooks
+from roomkit.course.manifest import MANIFEST, Course, Exercise
+from roomkit.course.notebooks import cell_source, read_notebook
 
-__all__ = ["course_problems", "exercise_test_problems", "shape_problems"]
+__all__ = [
+    "course_problems",
+    "empty_implementation",
+    "exercise_test_problems",
+    "shape_problems",
+    "unreliable_tests",
+]
 
 PLACEHOLDER = "TODO"
 GOALS = "Learning goals"
@@ -124,4 +129,45 @@ def course_problems(course: Course) -> list[str]:
         f"{path}: no solutions/ notebook generates it (remove it, or add its solution)"
         for path in report.orphans
     )
+    return problems
+
+
+def _does_nothing(*args: Any, **kwargs: Any) -> None:
+    """What an empty implementation defines: accepts anything, does nothing."""
+
+
+def empty_implementation(exercises: Sequence[Exercise]) -> dict[str, Callable[..., None]]:
+    """Every name ``exercises`` define, bound to a function that does nothing."""
+    return {name: _does_nothing for exercise in exercises for name in exercise.defines}
+
+
+def unreliable_tests(course: Course, exercises: Sequence[Exercise] | None = None) -> list[str]:
+    """Run each exercise's tests on the reference, the stubs in ``notebooks/`` and an
+    empty implementation; one line per test that cannot tell them apart.
+
+    :param course: the course.
+    :param exercises: which exercises. Default: all of them.
+    """
+    from roomkit.course.grading import run_tests  # imports pytest
+
+    chosen = list(course.exercises if exercises is None else exercises)
+    problems: list[str] = []
+    for result in run_tests(course, chosen, None):
+        if result.problem:
+            problems.append(f"exercise {result.exercise.id}: {result.problem}")
+        problems.extend(
+            f"{test.test_id} fails on the reference: {test.message.splitlines()[0]}"
+            for test in result.results
+            if not test.passed
+        )
+    for source, what in (
+        (course.notebooks_dir, "the generated stub"),
+        (empty_implementation(chosen), "an empty implementation"),
+    ):
+        for result in run_tests(course, chosen, source):
+            problems.extend(
+                f"{test.test_id} passes on {what}: it checks nothing"
+                for test in result.results
+                if test.passed
+            )
     return problems

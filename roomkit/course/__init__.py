@@ -1,0 +1,10 @@
+"""The course: authoring notebooks, checking exercises, and grading submissions.
+
+Built on the server layer (``roomkit``), never the reverse. The path of a grade:
+:mod:`~roomkit.course.cli` (``roomkit grade``) -> :mod:`~roomkit.course.grading`
+(pytest with :mod:`~roomkit.course.pytest_plugin`) -> the exercise's tests ->
+:mod:`~roomkit.course.implementations` (the learner's cells) ->
+:mod:`~roomkit.course.judge` (:mod:`~roomkit.course.scenario` run on both
+servers, :mod:`~roomkit.course.compare`) -> :mod:`~roomkit.course.results` ->
+:mod:`~roomkit.course.reports`. See docs/architecture.md.
+"""

@@ -1,0 +1,148 @@
+"""Run exercise tests against a chosen implementation and collect readable results.
+
+pytest runs in this process (``pytest.main``) on the exercises' test modules in
+``tests/exercises/``, with a :class:`~roomkit.course.pytest_plugin.Harness` that
+chooses the implementation under test and turns every test's outcome into a
+:class:`~roomkit.course.results.TestResult`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from roomkit.course import pytest_plugin
+from roomkit.course.implementations import Source
+from roomkit.course.manifest import Course, Exercise
+from roomkit.course.pytest_plugin import Harness, Progress
+from roomkit.course.results import ExerciseResult, SubmissionResult
+
+__all__ = ["grade", "run_tests"]
+
+
+def _purge_test_modules(tests_dir: Path) -> None:
+    """Forget imported exercise test modules, so the next run imports them afresh."""
+    roots = tuple({str(tests_dir.absolute()), str(tests_dir.resolve())})
+    for name, module in list(sys.modules.items()):
+        filename = getattr(module, "__file__", None)
+        if isinstance(filename, str) and filename.startswith(roots):
+            del sys.modules[name]
+
+
+def _pytest_args(course: Course, paths: Sequence[Path], in_thread: bool) -> list[str]:
+    args = [str(path) for path in paths]
+    config = course.root / "pyproject.toml"
+    if config.exists():
+        args += ["-c", str(config)]
+    args += [
+        "--rootdir",
+        str(course.root),
+        "--confcutdir",
+        str(course.tests_dir),
+        "--import-mode=importlib",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:nbval",
+        "-o",
+        "asyncio_mode=auto",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    ]
+    if in_thread:
+        # Off the main thread (a kernel's worker): no signal-based timeout (the
+        # exercise tests bound themselves with asyncio), and leave the process's
+        # streams, warning filters and fault handler to the kernel.
+        args += ["-o", "timeout=0", "--capture=no"]
+        for plugin in (
+            "faulthandler",
+            "warnings",
+            "logging",
+            "unraisableexception",
+            "threadexception",
+            "hypothesispytest",
+            "anyio",
+            "doctest",
+            "junitxml",
+            "pastebin",
+            "legacypath",
+        ):
+            args += ["-p", f"no:{plugin}"]
+    return args
+
+
+def run_tests(
+    course: Course,
+    exercises: Iterable[Exercise],
+    source: Source,
+    *,
+    in_thread: bool = False,
+    progress: Progress | None = None,
+) -> list[ExerciseResult]:
+    """Run the tests of ``exercises`` against ``source``.
+
+    :param course: the course.
+    :param exercises: which exercises.
+    :param source: what to test (see :data:`roomkit.course.implementations.Source`).
+    :param in_thread: set when not on the main thread (``check`` in a kernel). Default False.
+    :param progress: called with each test's result as it completes. Default None.
+    """
+    exercises = list(exercises)
+    results = {exercise.id: ExerciseResult(exercise) for exercise in exercises}
+    paths = []
+    for exercise in exercises:
+        path = course.test_path(exercise)
+        if path.exists():
+            paths.append(path)
+        else:
+            results[exercise.id].problem = f"no tests: {path} does not exist"
+    if paths:
+        harness = Harness(course, source, progress)
+        _purge_test_modules(course.tests_dir)
+        try:
+            # The plugin module goes in already registered: the exercise tests'
+            # conftest names it too, and pytest would warn that it cannot rewrite
+            # the asserts of a module imported before it started.
+            status = pytest.main(
+                _pytest_args(course, paths, in_thread), plugins=[pytest_plugin, harness]
+            )
+        finally:
+            _purge_test_modules(course.tests_dir)
+        for nodeid, test in harness.results.items():
+            target = results.get(harness.exercise_of.get(nodeid, ""))
+            if target is not None:
+                target.results.append(test)
+        for exercise in exercises:
+            result = results[exercise.id]
+            if not result.problem and not result.results:
+                broken = "; ".join(harness.broken) or f"pytest ended with {status!r}"
+                result.problem = f"the tests of exercise {exercise.id} did not run: {broken}"
+    return [results[exercise.id] for exercise in exercises]
+
+
+def grade(
+    course: Course,
+    path: Path,
+    *,
+    exercises: Sequence[Exercise] | None = None,
+    progress: Progress | None = None,
+) -> SubmissionResult:
+    """Grade one submission: a notebook file, or a folder of notebooks.
+
+    :param course: the course.
+    :param path: the submission.
+    :param exercises: which exercises. Default: for a file, the exercises of
+        that notebook; for a folder, every exercise of the course.
+    :param progress: see :func:`run_tests`. Default None.
+    """
+    started = time.perf_counter()
+    if exercises is None:
+        exercises = course.exercises if path.is_dir() else course.in_notebook(path.name)
+    results = run_tests(course, exercises, path, progress=progress)
+    return SubmissionResult(str(path), results, time.perf_counter() - started)

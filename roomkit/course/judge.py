@@ -1,0 +1,240 @@
+"""The judge: run one scenario against the learner's server and the reference's, and compare.
+
+:func:`check_against_reference` builds a fresh :class:`~roomkit.course.scenario.ObservedServer`
+per implementation with the test's ``install``, runs the scenario on both at
+once, each bounded in time, and fails with :func:`roomkit.course.compare.compare`'s
+sentences on the first differences. :func:`check_cluster_against_reference`
+does the same with several servers per implementation sharing a ``redis-server``
+of their own, for exercises about rooms that span servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Iterator, Sequence
+
+import socketio
+
+from roomkit.course.compare import Observed, compare, normalize
+from roomkit.course.failures import (
+    BrokenTest,
+    ExerciseFailure,
+    ExerciseTimeout,
+    NotSolved,
+    describe_exception,
+)
+from roomkit.course.implementations import Implementation
+from roomkit.course.scenario import (
+    RUN_TIMEOUT,
+    SERVER_NAMES,
+    Build,
+    HandlerError,
+    Install,
+    ObservedServer,
+    Scenario,
+    Stage,
+)
+from roomkit.processes import RedisProcess, RedisProcessError
+from roomkit.testing import serve_cluster, start_server
+
+__all__ = ["check_against_reference", "check_cluster_against_reference"]
+
+
+def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
+    sids = stage.sids
+    return Observed(
+        order=list(stage.namespaces),
+        namespaces=dict(stage.namespaces),
+        refusals=dict(stage.refusals),
+        received={
+            name: [(item.event, normalize(list(item.args), sids)) for item in client.received]
+            for name, client in stage.clients.items()
+        },
+        answers={
+            name: [(what, normalize(answer, sids)) for what, answer in calls]
+            for name, calls in stage.answers.items()
+        },
+        steps=list(stage.steps),
+        errors=list(errors),
+    )
+
+
+@contextlib.contextmanager
+def _setting_up(implementation: Implementation) -> Iterator[None]:
+    """Turn what the implementation's set-up code raises into a readable failure."""
+    try:
+        yield
+    except ExerciseFailure:
+        raise
+    except NotImplementedError as error:
+        raise NotSolved(f"not solved yet: {error}") from None
+    except Exception as error:  # the learner's code may raise anything
+        raise ExerciseFailure(
+            f"setting up a server with {implementation.label}'s code raised "
+            + describe_exception(error)
+        ) from None
+
+
+async def _prepare(implementation: Implementation, install: Install) -> ObservedServer:
+    sio = ObservedServer()
+    with _setting_up(implementation):
+        result = install(implementation, sio)
+        if inspect.isawaitable(result):
+            await result
+    return sio
+
+
+async def _run(sio: ObservedServer, scenario: Scenario) -> Observed:
+    server = await start_server(sio)
+    stage = Stage(server.url)
+    try:
+        await scenario(stage)
+        await stage.settle()
+        return _observe(stage, sio.handler_errors)
+    finally:
+        await stage.close()
+        await server.stop()
+
+
+async def check_against_reference(
+    candidate: Implementation,
+    reference: Implementation,
+    install: Install,
+    scenario: Scenario,
+    *,
+    timeout: float = RUN_TIMEOUT,
+) -> None:
+    """Run ``scenario`` against both implementations and fail on the first differences.
+
+    :param candidate: the implementation under test (the ``impl`` fixture).
+    :param reference: the reference (the ``reference`` fixture).
+    :param install: ``install(implementation, sio)`` sets up a fresh server with
+        one implementation's code, e.g. ``lambda impl, sio: impl.register_rooms(sio)``.
+    :param scenario: ``async scenario(stage)``: what the clients do.
+    :param timeout: seconds each run may take. Default :data:`RUN_TIMEOUT`.
+    :raises NotSolved: when the candidate still raises ``NotImplementedError``.
+    :raises ExerciseTimeout: when the run against the candidate does not finish in time.
+    :raises ExerciseFailure: describing the differences, when there are any.
+    :raises BrokenTest: when the reference itself fails (the test is broken).
+    """
+    candidate_sio = await _prepare(candidate, install)
+    try:
+        reference_sio = await _prepare(reference, install)
+    except ExerciseFailure as error:
+        raise BrokenTest(f"the reference cannot be set up: {error}") from None
+    await _judge(_run(candidate_sio, scenario), _run(reference_sio, scenario), timeout)
+
+
+async def _judge(
+    candidate_run: Awaitable[Observed], reference_run: Awaitable[Observed], timeout: float
+) -> None:
+    """Run both concurrently, at most ``timeout`` seconds, and compare (see
+    :func:`check_against_reference` for what it raises)."""
+    runs = {
+        "candidate": asyncio.ensure_future(candidate_run),
+        "reference": asyncio.ensure_future(reference_run),
+    }
+    try:
+        await asyncio.wait(runs.values(), timeout=timeout)
+    finally:
+        # Also when this test is cancelled: no run may outlive it.
+        pending = {task for task in runs.values() if not task.done()}
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    if runs["reference"] in pending:
+        raise BrokenTest(f"the reference did not finish the scenario within {timeout:g} s")
+    reference_error = runs["reference"].exception()
+    if reference_error is not None:
+        raise BrokenTest(f"the scenario fails against the reference: {reference_error!r}")
+    expected = runs["reference"].result()
+    if expected.errors:
+        # A reference that raises passes nothing on: both servers would stay silent alike.
+        raise BrokenTest(f"the reference's server, {expected.errors[0].describe()}")
+    if runs["candidate"] in pending:
+        raise ExerciseTimeout(
+            f"timed out: the scenario did not finish within {timeout:g} s against your server\n"
+            f"Scenario: {'; '.join(expected.steps)}"
+        )
+    candidate_error = runs["candidate"].exception()
+    if isinstance(candidate_error, ExerciseFailure):  # e.g. a cluster's set-up: already readable
+        raise candidate_error
+    if candidate_error is not None:
+        raise ExerciseFailure(
+            "the scenario broke against your server: " + describe_exception(candidate_error)
+        )
+    compare(expected, runs["candidate"].result())
+
+
+def _check_redis_url(servers: Sequence[socketio.AsyncServer], redis_url: str) -> None:
+    for name, manager in zip(SERVER_NAMES, [sio.manager for sio in servers], strict=False):
+        if isinstance(manager, socketio.AsyncRedisManager) and manager.redis_url != redis_url:
+            raise ExerciseFailure(
+                f"server {name}'s Redis manager connects to {manager.redis_url!r}, not to the "
+                f"redis_url your code was given ({redis_url!r})"
+            )
+
+
+async def _run_cluster(
+    implementation: Implementation, build: Build, redis_url: str, size: int, scenario: Scenario
+) -> Observed:
+    async with contextlib.AsyncExitStack() as built:
+        servers = []
+        for name in SERVER_NAMES[:size]:
+            with _setting_up(implementation):
+                sio = await built.enter_async_context(build(implementation, redis_url, name))
+            if not isinstance(sio, socketio.AsyncServer):
+                raise ExerciseFailure(
+                    f"{implementation.label}'s code gave {type(sio).__name__}, "
+                    "not a socketio.AsyncServer"
+                )
+            servers.append(sio)
+        _check_redis_url(servers, redis_url)
+        async with serve_cluster(*servers) as running:
+            stage = Stage([server.url for server in running])
+            try:
+                await scenario(stage)
+                await stage.settle()
+                errors = [error for sio in servers for error in getattr(sio, "handler_errors", [])]
+                return _observe(stage, errors)
+            finally:
+                await stage.close()
+
+
+async def check_cluster_against_reference(
+    candidate: Implementation,
+    reference: Implementation,
+    build: Build,
+    scenario: Scenario,
+    *,
+    servers: int = 2,
+    timeout: float = RUN_TIMEOUT,
+) -> None:
+    """Like :func:`check_against_reference`, with a cluster per implementation.
+
+    Each implementation gets ``servers`` servers and a fresh ``redis-server`` of
+    its own (a pub/sub channel spans a whole Redis, so one Redis for both
+    clusters would mix their emits). The scenario connects clients to a server
+    with ``stage.connect(..., server=1)``.
+
+    :param candidate: the implementation under test (the ``impl`` fixture).
+    :param reference: the reference (the ``reference`` fixture).
+    :param build: see :data:`Build`; called once per server.
+    :param scenario: ``async scenario(stage)``: what the clients do.
+    :param servers: servers per cluster, at most 8. Default 2.
+    :param timeout: seconds each run may take. Default :data:`RUN_TIMEOUT`.
+    :raises BrokenTest: also when no ``redis-server`` can be started.
+    """
+    async with contextlib.AsyncExitStack() as redis:
+        try:
+            urls = [await redis.enter_async_context(RedisProcess()) for _ in range(2)]
+        except RedisProcessError as error:
+            raise BrokenTest(f"this exercise needs redis-server: {error}") from None
+        await _judge(
+            _run_cluster(candidate, build, urls[0].url, servers, scenario),
+            _run_cluster(reference, build, urls[1].url, servers, scenario),
+            timeout,
+        )

@@ -1,0 +1,195 @@
+"""The pytest plugin of the exercise tests: the ``impl`` and ``reference`` fixtures,
+the time limit of every test, and the harness that turns outcomes into results.
+
+``tests/exercises/conftest.py`` loads it (``pytest_plugins = [...]``). Under a
+grading run (:func:`roomkit.course.grading.run_tests`), a :class:`Harness`
+registered with pytest chooses what ``impl`` is and collects a
+:class:`~roomkit.course.results.TestResult` per test, with a message meant for
+the learner instead of a traceback. Under a plain ``pytest``, ``impl`` is the
+reference itself, so the suite proves that every test passes on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+
+import pytest
+
+from roomkit.course.failures import BrokenTest, ExerciseFailure, ExerciseTimeout, describe_exception
+from roomkit.course.implementations import Implementation, Source, load, reference
+from roomkit.course.manifest import Course, Exercise, find_course_root, load_course
+from roomkit.course.results import Outcome, TestResult
+
+__all__ = [
+    "HARNESS",
+    "TEST_TIME_LIMIT",
+    "Harness",
+    "Progress",
+    "bound_in_time",
+    "describe_test",
+    "impl",
+    "reference_impl",
+]
+
+TEST_TIME_LIMIT = 15.0
+
+Progress = Callable[[TestResult], None]
+
+
+def describe_test(item: pytest.Item) -> str:
+    """What ``item`` checks, in words: its docstring's first paragraph, else its name."""
+    function = getattr(item, "function", None)
+    doc = inspect.getdoc(function) if function is not None else None
+    if doc:
+        paragraph = doc.split("\n\n", 1)[0]
+        return " ".join(paragraph.split()).rstrip(".")
+    return item.name.removeprefix("test_").replace("_", " ")
+
+
+def _outcome(error: BaseException) -> tuple[Outcome, str]:
+    """``(outcome, message)`` for a test that raised ``error``."""
+    if isinstance(error, ExerciseTimeout):
+        return Outcome.TIMED_OUT, str(error)
+    if isinstance(error, ExerciseFailure):
+        return Outcome.FAILED, str(error)
+    # pytest-timeout's own limit (grading in the main thread) fails the test this way.
+    if type(error).__name__ == "Failed" and str(error).startswith("Timeout"):
+        return Outcome.TIMED_OUT, f"timed out ({error})"
+    if isinstance(error, AssertionError):
+        return Outcome.FAILED, str(error) or "an assertion failed"
+    if isinstance(error, BrokenTest):
+        return Outcome.FAILED, f"this test is broken, tell your instructor: {error}"
+    return Outcome.FAILED, describe_exception(error)
+
+
+class Harness:
+    """A grading run's plugin: which implementation to test, and the results collected.
+
+    :param course: the course.
+    :param source: what to test (see :data:`roomkit.course.implementations.Source`).
+    :param progress: called with each test's result as it completes, or None.
+    """
+
+    def __init__(self, course: Course, source: Source, progress: Progress | None) -> None:
+        self.course = course
+        self.source = source
+        self.progress = progress
+        self.results: dict[str, TestResult] = {}
+        self.exercise_of: dict[str, str] = {}
+        self.broken: list[str] = []
+        self._loaded: dict[str, Implementation] = {}
+
+    def implementation(self, exercise: Exercise) -> Implementation:
+        """The candidate for ``exercise``, loaded once per run."""
+        if exercise.id not in self._loaded:
+            self._loaded[exercise.id] = load(self.source, self.course, exercise)
+        return self._loaded[exercise.id]
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[HARNESS] = self
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        exercise_id = str(getattr(getattr(item, "module", None), "EXERCISE", "?"))
+        self.exercise_of[item.nodeid] = exercise_id
+        earlier = self.results.get(item.nodeid)
+        # The first failure (setup, call or teardown) is the one worth reading.
+        if (report.failed or report.skipped) and (earlier is None or earlier.passed):
+            error = call.excinfo.value if call.excinfo is not None else None
+            if report.skipped:
+                kind, message = Outcome.FAILED, f"skipped: {report.longreprtext}"
+            elif error is None:
+                kind, message = Outcome.FAILED, report.longreprtext
+            else:
+                kind, message = _outcome(error)
+            self.results[item.nodeid] = TestResult(
+                exercise_id, describe_test(item), kind, message, test_id=item.nodeid
+            )
+        elif report.when == "call" and report.passed:
+            self.results[item.nodeid] = TestResult(
+                exercise_id, describe_test(item), Outcome.PASSED, test_id=item.nodeid
+            )
+        if report.when == "teardown" and self.progress is not None:
+            result = self.results.get(item.nodeid)
+            if result is not None:
+                self.progress(result)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.broken.append(f"{report.nodeid}: {report.longreprtext.strip()[-600:]}")
+
+
+HARNESS = pytest.StashKey[Harness]()
+
+
+def _course_and_exercise(request: pytest.FixtureRequest) -> tuple[Course, Exercise]:
+    harness = request.config.stash.get(HARNESS, None)
+    if harness is not None:
+        course = harness.course
+    else:
+        course = load_course(find_course_root(request.path.parent))
+    exercise_id = getattr(request.module, "EXERCISE", None)
+    if not isinstance(exercise_id, str):
+        raise RuntimeError(f"{request.path.name} must set EXERCISE = '<id>' at module level")
+    return course, course.exercise(exercise_id)
+
+
+@pytest.fixture
+def impl(request: pytest.FixtureRequest) -> Implementation:
+    """The implementation under test: the grading run's choice, else the reference."""
+    course, exercise = _course_and_exercise(request)
+    harness = request.config.stash.get(HARNESS, None)
+    if harness is not None:
+        return harness.implementation(exercise)
+    return reference(course, exercise)
+
+
+@pytest.fixture(name="reference")
+def reference_impl(request: pytest.FixtureRequest) -> Implementation:
+    """The reference implementation of the requesting module's exercise."""
+    return reference(*_course_and_exercise(request))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every exercise test gets a time limit; running out fails it as "timed out".
+    bound_in_time(items)
+
+
+def bound_in_time(items: Iterable[pytest.Item], seconds: float = TEST_TIME_LIMIT) -> None:
+    """Give every coroutine test of an exercise (a module that sets ``EXERCISE``) a time limit.
+
+    A test module may set ``TIME_LIMIT = <seconds>`` to change it. The limit is
+    enforced with asyncio, so it also holds where pytest-timeout's signals cannot
+    (off the main thread); when it strikes, the test fails as "timed out".
+    """
+    for item in items:
+        function = getattr(item, "obj", None)
+        if not (
+            isinstance(item, pytest.Function)
+            and inspect.iscoroutinefunction(function)
+            and hasattr(item.module, "EXERCISE")
+        ):
+            continue
+        limit = float(getattr(item.module, "TIME_LIMIT", seconds))
+        item.obj = _bounded(function, limit)
+
+
+def _bounded(function: Callable[..., Any], limit: float) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(function(*args, **kwargs), limit)
+        except asyncio.TimeoutError:
+            raise ExerciseTimeout(
+                f"timed out: the test did not finish within {limit:g} s"
+            ) from None
+
+    return bounded
