@@ -21,7 +21,7 @@ from roomkit.middleware import Handshake
 from roomkit.presence import Presence
 from roomkit.quota import AddressBudget
 from roomkit.ratelimit import TokenBucket
-from roomkit.server import relay_failed
+from roomkit.relay import relay_failed
 from roomkit.settings import Limits, LoadLimits
 from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.validation import (

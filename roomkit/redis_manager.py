@@ -25,7 +25,7 @@ And on the publishing side:
 * publishes share a pool of at most ``max_connections`` connections (redis-py's
   default pool opens one per concurrent command and never closes them);
 * a publish gets ``relay_timeout`` seconds, one attempt, and when it fails the
-  handler learns it through :func:`roomkit.server.relay_failed`, so an ack
+  handler learns it through :func:`roomkit.relay.relay_failed`, so an ack
   can say that the other servers may not have the message.
 """
 
@@ -49,8 +49,8 @@ from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.relay import mark_relay_failed
 from roomkit.room_index import RoomIndexMixin
-from roomkit.server import mark_relay_failed
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as deadline

@@ -13,38 +13,18 @@ from typing import Any
 
 import socketio
 
-__all__ = [
-    "RoomkitServer",
-    "ack_requested",
-    "answer_error",
-    "close_connections",
-    "mark_relay_failed",
-    "relay_failed",
-]
+from roomkit.relay import reset_relay
+
+__all__ = ["RoomkitServer", "ack_requested", "answer_error", "close_connections"]
 
 _ACK_REQUESTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "roomkit_ack_requested", default=False
-)
-_RELAY_FAILED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "roomkit_relay_failed", default=False
 )
 
 
 def ack_requested() -> bool:
     """Whether the client that sent the event being handled asked for an ack."""
     return _ACK_REQUESTED.get()
-
-
-def mark_relay_failed() -> None:
-    """Record that an emit of the event being handled did not reach the other
-    servers of the cluster (called by :class:`roomkit.redis_manager.RedisManager`)."""
-    _RELAY_FAILED.set(True)
-
-
-def relay_failed() -> bool:
-    """Whether an emit of the event being handled could not be relayed to the
-    other servers (always False without Redis)."""
-    return _RELAY_FAILED.get()
 
 
 class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -67,7 +47,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         id: int | None,
     ) -> None:
         _ACK_REQUESTED.set(id is not None)
-        _RELAY_FAILED.set(False)
+        reset_relay()
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 
