@@ -16,7 +16,7 @@ help:
 	@echo "make serve    run the chat server on http://127.0.0.1:8000"
 	@echo "make cluster  run redis-server and two chat servers (ports 8001, 8002)"
 	@echo "make bench    run the benchmarks and rewrite docs/benchmarks.md"
-	@echo "make soak     run the full-size soak test"
+	@echo "make soak     run the full-size soak and join-storm tests"
 
 setup: $(STAMP) $(VENDOR)
 
@@ -75,6 +75,7 @@ bench: setup
 
 soak: setup
 	$(BIN)/python -m pytest -m slow tests/test_soak.py --soak-cycles 2000
+	$(BIN)/python -m pytest -s tests/test_storms.py --storm-members 3000
 
 clean:
 	rm -rf $(VENV) node_modules roomkit/static/vendor .pytest_cache .mypy_cache .ruff_cache

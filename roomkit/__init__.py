@@ -11,11 +11,12 @@ from roomkit.errors import (
     ProtocolError,
     Refused,
     RoomkitError,
+    StoreMisconfigured,
     StoreUnavailable,
     WaitTimeout,
 )
 from roomkit.middleware import Handshake, MiddlewareNamespace
-from roomkit.settings import Limits, Settings
+from roomkit.settings import Limits, LoadLimits, Settings
 from roomkit.stores import store_from_url
 from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.stores.memory import MemoryStore
@@ -26,6 +27,7 @@ __all__ = [
     "ConnectRefused",
     "Handshake",
     "Limits",
+    "LoadLimits",
     "Member",
     "MemoryStore",
     "MiddlewareNamespace",
@@ -35,6 +37,7 @@ __all__ = [
     "RoomStore",
     "RoomkitError",
     "Settings",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "WaitTimeout",
     "create_app",

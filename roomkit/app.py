@@ -14,7 +14,7 @@ from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
-from roomkit.fanout import DirectFanoutManager
+from roomkit.room_index import IndexedFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.stores import store_from_url
@@ -54,22 +54,33 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
-    store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
+    load = settings.load
+    store = store_from_url(
+        settings.room_store_url,
+        node_id=node_id,
+        node_ttl=settings.node_ttl,
+        timeout=load.redis_timeout,
+        max_connections=load.redis_max_connections,
+    )
     redis_manager = None
     if settings.redis_url:  # imported only when used, like the store's backend
         from roomkit.redis_manager import RedisManager
 
-        redis_manager = RedisManager(settings.redis_url)
+        redis_manager = RedisManager(
+            settings.redis_url,
+            max_connections=load.redis_max_connections,
+            relay_timeout=load.relay_timeout,
+        )
     sio = RoomkitServer(
         # Without Redis, broadcasts still skip python-socketio's task per recipient.
-        client_manager=redis_manager if redis_manager is not None else DirectFanoutManager(),
+        client_manager=redis_manager if redis_manager is not None else IndexedFanoutManager(),
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,
         limits=settings.limits,
         trusted_proxies=settings.trusted_proxies,
     )
-    chat = ChatNamespace(store, settings.limits)
+    chat = ChatNamespace(store, settings.limits, load=load)
     if settings.user_token_secret:
         # First in the chain: the chat's own middleware keeps a name a token proved.
         chat.middleware.insert(
@@ -107,6 +118,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
 async def _close_connections(app: web.Application) -> None:
     await close_connections(app[SERVER_KEY])
+    # Presence summaries of the members that just left, for other servers'
+    # members (the Redis relay and the store are still up until cleanup).
+    await app[CHAT_KEY].presence.close()
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

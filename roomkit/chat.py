@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
+from roomkit.presence import Presence
+from roomkit.quota import AddressBudget
 from roomkit.ratelimit import SharedBuckets, TokenBucket
-from roomkit.settings import Limits
+from roomkit.relay import relay_failed
+from roomkit.settings import Limits, LoadLimits
 from roomkit.stores.base import Member, Room, RoomStore
 from roomkit.validation import (
     CreateRequest,
@@ -34,9 +37,14 @@ from roomkit.validation import (
     room_name,
 )
 
-__all__ = ["ChatNamespace", "Connection"]
+__all__ = ["NOT_RELAYED", "ChatNamespace", "Connection"]
 
 logger = logging.getLogger("roomkit")
+
+NOT_RELAYED = (
+    "delivered to this server's members; the other servers could not be reached "
+    "in time and may not have it"
+)
 
 
 @dataclass(slots=True)
@@ -49,9 +57,10 @@ class Connection:
     ``changing_rooms`` serialises the connection's joins, creations and leaves:
     each awaits the store between its checks and its change, so concurrent
     ones would otherwise all pass the rooms-per-connection check.
-    ``bucket`` (its own rate), ``address_bucket`` (shared with every connection
-    from ``address``) and ``refusals`` (answers to its refused events) are None
-    when the rate limit is off.
+    ``address`` is the client's address, whose room creations are limited
+    together. ``bucket`` (its own rate), ``address_bucket`` (shared with every
+    connection from ``address``) and ``refusals`` (answers to its refused
+    events) are None when the rate limit is off.
     """
 
     sid: str
@@ -73,12 +82,30 @@ class ChatNamespace(EventNamespace):
     :param store: where rooms and members live.
     :param limits: input limits and the rate limit.
     :param namespace: the namespace's name. Default ``"/chat"``.
+    :param load: presence budget and room creations per address. Default:
+        :class:`~roomkit.settings.LoadLimits` defaults.
     """
 
-    def __init__(self, store: RoomStore, limits: Limits, namespace: str = "/chat") -> None:
+    def __init__(
+        self,
+        store: RoomStore,
+        limits: Limits,
+        namespace: str = "/chat",
+        load: LoadLimits | None = None,
+    ) -> None:
         super().__init__(namespace)
         self.store = store
         self.limits = limits
+        self.load = load = load or LoadLimits()
+        self.presence = Presence(
+            self.emit,
+            self._recipients,
+            fanout_per_second=load.presence_fanout_per_second,
+            interval=load.presence_interval,
+        )
+        self.room_creations = AddressBudget(
+            load.room_creations_per_minute / 60, load.room_creation_burst
+        )
         self.connections: dict[str, Connection] = {}
         self.messages_relayed = 0
         # One bucket per client address, shared by its connections: opening
@@ -146,8 +173,14 @@ class ChatNamespace(EventNamespace):
         except StoreUnavailable:  # the store drops it itself once Redis is back
             logger.warning("disconnect %s: room store unavailable", sid)
         for room in sorted(connection.rooms):
-            await self.emit("user left", sid, room=room, skip_sid=sid)
+            await self.presence.left(room, sid)
         logger.info("disconnect %s on %s (%s)", sid, self.namespace, reason or "?")
+
+    def _recipients(self, room: str, sid: str) -> int:
+        """How many connections of this server other than ``sid`` are in
+        ``room``: what a presence event about ``sid`` costs."""
+        members = self.server.manager.rooms.get(self.namespace, {}).get(room, {})
+        return len(members) - (sid in members)
 
     # -- dispatch ----------------------------------------------------------------
 
@@ -188,16 +221,24 @@ class ChatNamespace(EventNamespace):
                 "leave one first"
             )
 
-    async def _check_rooms_total(self, name: str) -> None:
-        if await self.store.get_room(name) is None and (
-            await self.store.room_count() >= self.limits.max_rooms_total
-        ):
+    async def _check_rooms_total(self, connection: Connection, name: str) -> None:
+        """Refuse creating room ``name`` (when it does not exist) past the
+        server's room quota or the address's rate of room creations."""
+        if await self.store.get_room(name) is not None:
+            return
+        if await self.store.room_count() >= self.limits.max_rooms_total:
             raise ProtocolError("the server has too many rooms; join an existing one")
+        if not self.room_creations.take(connection.address):
+            raise ProtocolError(
+                "too many new rooms from your address "
+                f"(limit {self.load.room_creations_per_minute:g} a minute); "
+                "join an existing one or wait"
+            )
 
     async def _enter(self, connection: Connection, room: str) -> None:
         connection.rooms.add(room)
         await self.enter_room(connection.sid, room)
-        await self.emit("user joined", connection.sid, room=room, skip_sid=connection.sid)
+        await self.presence.joined(room, connection.sid)
 
     async def _still_connected(self, connection: Connection, room: str) -> None:
         """After the store added ``connection`` to ``room``: if it disconnected
@@ -213,7 +254,7 @@ class ChatNamespace(EventNamespace):
             if name not in connection.rooms:
                 self._check_not_a_connection(name)
                 await self._check_room_budget(connection)
-                await self._check_rooms_total(name)
+                await self._check_rooms_total(connection, name)
             result = await self.store.join(name, connection.member(self.store.node_id))
             if result is None:
                 raise ProtocolError(f"room {name!r} is private: ask a member for an invite")
@@ -229,7 +270,7 @@ class ChatNamespace(EventNamespace):
                 raise ProtocolError(f"you are not in room {name!r}")
             connection.rooms.discard(name)
             await self.leave_room(connection.sid, name)
-            await self.emit("user left", connection.sid, room=name)
+            await self.presence.left(name, connection.sid)
             try:
                 await self.store.leave(name, connection.sid)
             except StoreUnavailable:
@@ -250,6 +291,8 @@ class ChatNamespace(EventNamespace):
         }
         await self.emit("message", payload, room=request.room, skip_sid=connection.sid)
         self.messages_relayed += 1
+        if relay_failed():  # Redis is down or slow: say so rather than ack a lie
+            return {"ok": True, "relayed": False, "warning": NOT_RELAYED}
         return {"ok": True}
 
     async def _create(self, sid: str, request: CreateRequest) -> Reply:
@@ -257,7 +300,7 @@ class ChatNamespace(EventNamespace):
         async with connection.changing_rooms:
             self._check_not_a_connection(request.name)
             await self._check_room_budget(connection)
-            await self._check_rooms_total(request.name)
+            await self._check_rooms_total(connection, request.name)
             room = Room(
                 name=request.name,
                 topic=request.topic,
@@ -326,4 +369,4 @@ class ChatNamespace(EventNamespace):
         """Tell each room of ``(room, sid)`` in ``gone`` that ``sid`` left: those
         connections vanished with a server that stopped heartbeating."""
         for room, sid in gone:
-            await self.emit("user left", sid, room=room)
+            await self.presence.left(room, sid)

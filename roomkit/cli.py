@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib
 import logging
@@ -18,11 +19,13 @@ from aiohttp import web
 from roomkit.app import create_app
 from roomkit.cluster import add_cluster_command
 from roomkit.course.cli import add_course_commands
+from roomkit.errors import StoreMisconfigured
 from roomkit.settings import (
     ADMIN_TOKEN_ENV,
     DEFAULT_NODE_TTL,
     MIN_ADMIN_TOKEN_LENGTH,
     Limits,
+    LoadLimits,
     Settings,
     admin_token_from_env,
 )
@@ -99,7 +102,27 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="allocations between young-generation garbage collections; 0 keeps "
         "Python's default (700). Fewer collections: faster fan-out",
     )
+    _add_load_flags(serve)
     serve.set_defaults(run=_serve)
+
+
+def _add_load_flags(serve: argparse.ArgumentParser) -> None:
+    """One flag per :class:`~roomkit.settings.LoadLimits` field, e.g.
+    ``--relay-timeout``, defaulting to ``ROOMKIT_RELAY_TIMEOUT`` when that is
+    set, else to the field's default."""
+    group = serve.add_argument_group("load limits (docs/security.md)")
+    for limit in dataclasses.fields(LoadLimits):
+        env = f"ROOMKIT_{limit.name.upper()}"
+        kind = float if limit.type in ("float", float) else int
+        default = os.environ.get(env, limit.default)
+        group.add_argument(
+            "--" + limit.name.replace("_", "-"),
+            dest=f"load_{limit.name}",
+            type=kind,
+            default=kind(default),  # type: ignore[arg-type]
+            metavar=kind.__name__.upper(),
+            help=f"env {env} ({limit.default})",
+        )
 
 
 def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -136,9 +159,13 @@ def _serve(args: argparse.Namespace) -> int:
     if args.gc_threshold > 0:
         gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     loop = _new_event_loop(args.loop)
-    web.run_app(
-        app, host=args.host, port=args.port, print=announce, shutdown_timeout=2.0, loop=loop
-    )
+    try:
+        web.run_app(
+            app, host=args.host, port=args.port, print=announce, shutdown_timeout=2.0, loop=loop
+        )
+    except StoreMisconfigured as problem:  # a setup mistake, not a crash: no traceback
+        print(f"roomkit: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -163,6 +190,9 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
             "characters (unset it to get a random one)"
         )
     limits = Limits(rate_limit=not args.no_rate_limit)
+    load = LoadLimits(
+        **{f.name: getattr(args, f"load_{f.name}") for f in dataclasses.fields(LoadLimits)}
+    )
     return replace(
         Settings(),
         admin_token=admin_token,
@@ -173,6 +203,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         require_user_token=args.require_user_token,
         allowed_hosts=_listed(args.allowed_host, ALLOWED_HOSTS_ENV),
         trusted_proxies=_listed(args.trusted_proxy, TRUSTED_PROXIES_ENV),
+        load=load,
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "ProtocolError",
     "Refused",
     "RoomkitError",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "WaitTimeout",
 ]
@@ -39,6 +40,11 @@ class Refused(RoomkitError):
 
 class StoreUnavailable(RoomkitError):
     """The room store's backend (for example Redis) cannot be reached."""
+
+
+class StoreMisconfigured(RoomkitError):
+    """The room store's backend is set up in a way roomkit cannot run on safely
+    (for example a Redis that evicts keys when full)."""
 
 
 class WaitTimeout(RoomkitError, TimeoutError):

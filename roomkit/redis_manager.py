@@ -16,19 +16,32 @@ wire format and the publishing side and changes only the listening side:
 * after a lost connection it reconnects with a backoff capped at
   ``max_backoff`` seconds, each attempt on a fresh client that is closed when
   the attempt ends.
+
+And on the publishing side:
+
+* an emit addressed to one connection of this server (an ``error`` event, an
+  ack-less answer) is delivered here and not published: the other servers
+  have nothing to do with it;
+* publishes share a pool of at most ``max_connections`` connections (redis-py's
+  default pool opens one per concurrent command and never closes them);
+* a publish gets ``relay_timeout`` seconds, one attempt, and when it fails the
+  handler learns it through :func:`roomkit.relay.relay_failed`, so an ack
+  can say that the other servers may not have the message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Monitor
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -36,20 +49,37 @@ from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.relay import mark_relay_failed
+from roomkit.room_index import RoomIndexMixin
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as deadline
+else:  # redis-py depends on async-timeout before Python 3.11.3
+    from async_timeout import timeout as deadline
 
 __all__ = [
+    "TIMED_OUT",
     "RedisManager",
     "cancel_and_wait",
     "close_redis_manager",
+    "deadline",
+    "redis_client",
     "redis_client_options",
     "start_listeners",
 ]
+
+# What a call bounded by ``deadline`` raises when it runs out of time
+# (``asyncio.TimeoutError`` is the built-in ``TimeoutError`` only from 3.11).
+TIMED_OUT = (TimeoutError, asyncio.TimeoutError)
 
 logger = logging.getLogger("roomkit")
 
 FIRST_BACKOFF = 0.1
 CANCEL_ATTEMPTS = 20
 CANCEL_INTERVAL = 0.1
+# Failures of Redis are logged at most once per this many seconds: a flood of
+# events while Redis is gone must not become a flood of log lines.
+REPORT_INTERVAL = 10.0
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -90,13 +120,72 @@ def redis_client_options(timeout: float = 2.0) -> dict[str, Any]:
     }
 
 
+def redis_client(
+    url: str, *, timeout: float = 2.0, max_connections: int = 4, **options: Any
+) -> Redis:
+    """A Redis client on a pool of at most ``max_connections`` connections.
+
+    redis-py's default pool opens a connection for every concurrent command
+    and keeps them all: a burst of concurrent calls leaves that many
+    connections open until Redis's ``maxclients`` refuses every server. This
+    pool makes callers wait for a free connection instead, for at most
+    ``timeout`` seconds (then redis-py raises its ``ConnectionError``).
+
+    :param url: ``redis://``, ``rediss://`` or ``unix://`` URL.
+    :param timeout: seconds for connecting, for each reply and for waiting for
+        a free connection. Default 2.
+    :param max_connections: the pool's size. Default 4.
+    :param options: more keyword arguments for the connections (e.g.
+        ``decode_responses=True``).
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        **redis_client_options(timeout),
+        **options,
+    )
+    return Redis.from_pool(pool)
+
+
+class FailureReport:
+    """Logs a repeated failure once per ``interval`` seconds with a count.
+
+    :param what: what failed, for the log line.
+    :param interval: seconds between two log lines. Default ``REPORT_INTERVAL``.
+    """
+
+    def __init__(self, what: str, interval: float = REPORT_INTERVAL) -> None:
+        self.what = what
+        self.interval = interval
+        self.failures = 0
+        self._last = -interval
+        self._unreported = 0
+
+    def failed(self, problem: BaseException) -> None:
+        """Count one failure and log it unless one was logged recently."""
+        self.failures += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            logger.warning(
+                "%s failed %d time(s) (latest: %s: %s)",
+                self.what,
+                self._unreported,
+                type(problem).__name__,
+                str(problem) or "no answer in time",
+            )
+            self._last, self._unreported = now, 0
+
+
 # python-socketio's pub/sub manager hands every emit, local or received from
 # Redis, to ``super().emit``; with DirectFanoutManager next in the MRO
-# (RedisManager, AsyncRedisManager, AsyncPubSubManager, DirectFanoutManager,
-# AsyncManager, ...) that local delivery is the direct one.
-class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
+# (RedisManager, RoomIndexMixin, AsyncRedisManager, AsyncPubSubManager,
+# DirectFanoutManager, AsyncManager, ...) that local delivery is the direct one.
+class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
     """``socketio.AsyncRedisManager`` with an observable, bounded listener,
-    delivering to its own clients through :class:`~roomkit.fanout.DirectFanoutManager`.
+    delivering to its own clients through :class:`~roomkit.fanout.DirectFanoutManager`,
+    with the room index of :class:`~roomkit.room_index.RoomIndexMixin`.
 
     :param url: ``redis://``, ``rediss://`` or ``unix://`` URL of the Redis
         every server of the cluster uses.
@@ -108,6 +197,9 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
     :param ready_timeout: seconds :meth:`lifetime` waits for the first
         subscription before serving anyway (the listener keeps trying).
         Default 5.
+    :param max_connections: size of the publishing connection pool. Default 4.
+    :param relay_timeout: seconds one publish may take, waiting for a pooled
+        connection included. Default 1.
     """
 
     def __init__(
@@ -117,16 +209,74 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         channel: str = "socketio",
         max_backoff: float = 2.0,
         ready_timeout: float = 5.0,
+        max_connections: int = 4,
+        relay_timeout: float = 1.0,
     ) -> None:
-        # mypy resolves super() to DirectFanoutManager (socketio is untyped);
-        # at run time it is AsyncRedisManager, which takes these arguments.
-        super().__init__(  # type: ignore[call-arg]
-            url, channel=channel, redis_options=redis_client_options()
-        )
+        # RoomIndexMixin passes these on to AsyncRedisManager.
+        super().__init__(url, channel=channel, redis_options=redis_client_options())
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
+        self.max_connections = max_connections
+        self.relay_timeout = relay_timeout
+        self.publish_failures = FailureReport("publishing to Redis")
+        # Publishes a handler stopped waiting for; kept until they end.
+        self._publishing: set[asyncio.Task[bool]] = set()
         self.subscriptions = 0
         self._subscribed = asyncio.Condition()
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """python-socketio's emit, except that an emit to one connection of this
+        server is not published (the parameters are ``socketio.AsyncServer.emit``'s)."""
+        room = to or room
+        namespace = namespace or "/"
+        if isinstance(room, str) and self.is_sid_room(namespace, room):
+            kwargs["ignore_queue"] = True
+        await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+        )
+
+    def _redis_connect(self) -> None:
+        # AsyncRedisManager's hook that builds the publishing client: the same,
+        # on a bounded pool (see redis_client).
+        self.redis = redis_client(
+            self.redis_url, timeout=self.relay_timeout, max_connections=self.max_connections
+        )
+        self.connected = True
+
+    async def _publish(self, data: Any) -> None:
+        # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
+        # each. The publish runs in a task of its own and the handler waits for
+        # it at most relay_timeout: redis-py's clean-up after a timed-out reply
+        # (closing the connection, up to one more timeout) must not delay the
+        # answer. A publish still running then may yet arrive: the ack says
+        # the other servers "may not have it".
+        if not self.connected:
+            self._redis_connect()
+        task = asyncio.create_task(self._publish_now(data))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+        done, _ = await asyncio.wait({task}, timeout=self.relay_timeout)
+        if not done or not task.result():
+            mark_relay_failed()
+
+    async def _publish_now(self, data: Any) -> bool:
+        try:
+            async with deadline(self.relay_timeout):
+                await self.redis.publish(self.channel, self.json.dumps(data))
+        except (RedisError, OSError, *TIMED_OUT) as problem:
+            self.publish_failures.failed(problem)
+            return False
+        return True
 
     async def _listen(self) -> AsyncIterator[bytes]:
         # AsyncPubSubManager's hook for subclasses: yield each message published
@@ -205,6 +355,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
 
     async def stop(self) -> None:
         """Cancel the listener and close the publishing connection."""
+        for task in list(self._publishing):
+            await cancel_and_wait(task)
         await close_redis_manager(self)
 
 

@@ -18,6 +18,7 @@ import socketio
 
 from roomkit.errors import RoomkitError
 from roomkit.logthrottle import LogThrottle
+from roomkit.relay import reset_relay
 from roomkit.settings import Limits
 from roomkit.transport import RoomkitEngineServer
 
@@ -128,6 +129,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         id: int | None,
     ) -> None:
         _ACK_REQUESTED.set(id is not None)
+        reset_relay()
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_NODE_TTL",
     "MIN_ADMIN_TOKEN_LENGTH",
     "Limits",
+    "LoadLimits",
     "Settings",
     "admin_token_from_env",
     "random_admin_token",
@@ -93,6 +94,50 @@ class Limits:
     log_interval: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    """Limits that keep a failing Redis, one busy room or one client address
+    from taking the whole server down (docs/security.md, docs/scaling.md).
+
+    :param redis_max_connections: connections each of the server's two Redis
+        clients (the room store, and the publishing side of the pub/sub
+        relay) may open; a call that finds all of them busy waits for one
+        within its timeout. The pub/sub listener holds one more. Default 4.
+    :param redis_timeout: seconds one room-store call may take, waiting for a
+        pooled connection and for the server's own lock included; past it the
+        event is answered "temporarily unavailable". Default 2.
+    :param relay_timeout: seconds a ``message`` waits for Redis to take it for
+        the other servers; past it (or when Redis fails) the ack says
+        ``"relayed": false``. Default 1.
+    :param presence_fanout_per_second: packets per second one room's
+        ``user joined`` and ``user left`` events may cost on this server
+        (each costs one packet per member); past it they are summed up in one
+        ``presence`` event per ``presence_interval``. Default 10000.
+    :param presence_interval: seconds between two ``presence`` summaries of one
+        room. Default 1.
+    :param room_creations_per_minute: rooms the connections from one client
+        address may create per minute on this server (``create room``, or
+        ``join room`` of a room that does not exist). Default 30.
+    :param room_creation_burst: rooms one address may create back to back.
+        Default 20.
+    """
+
+    redis_max_connections: int = 4
+    redis_timeout: float = 2.0
+    relay_timeout: float = 1.0
+    presence_fanout_per_second: int = 10_000
+    presence_interval: float = 1.0
+    room_creations_per_minute: float = 30.0
+    room_creation_burst: int = 20
+
+    def __post_init__(self) -> None:
+        if self.redis_max_connections < 1:
+            raise ValueError("redis_max_connections must be at least 1")
+        for name in ("redis_timeout", "relay_timeout", "presence_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
 def random_admin_token() -> str:
     """A fresh admin token that nobody can guess (24 random bytes, URL-safe)."""
     return secrets.token_urlsafe(24)
@@ -149,6 +194,10 @@ class Settings:
     :param trusted_proxies: addresses of reverse proxies whose
         ``X-Forwarded-For``/``-Proto``/``-Host`` headers are believed; from any
         other peer those headers are dropped. Default empty.
+
+    Load:
+
+    :param load: see :class:`LoadLimits`.
     """
 
     # repr=False: printing or logging the settings must not reveal the secrets.
@@ -165,6 +214,8 @@ class Settings:
     # Where requests come from.
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    # Load.
+    load: LoadLimits = field(default_factory=LoadLimits)
 
     def __post_init__(self) -> None:
         if self.require_user_token and not self.user_token_secret:

@@ -22,6 +22,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=200,
         help="connect/join/leave/disconnect cycles in tests/test_soak.py (200)",
     )
+    # `make soak` runs tests/test_storms.py with --storm-members 3000.
+    parser.addoption(
+        "--storm-members",
+        type=int,
+        default=300,
+        help="clients joining one room at once in tests/test_storms.py (300)",
+    )
 
 
 @pytest.fixture

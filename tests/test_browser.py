@@ -55,8 +55,7 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ADMIN_TOKEN = "browser-admin-token"
 LOCAL_HOST = "127.0.0.1"
-# Room counts of rooms you are not in refresh on the page's 3 s timer; leave room
-# for that on a busy 2-core machine.
+# Leave room for a busy 2-core machine.
 expect.set_options(timeout=10_000)
 
 
@@ -233,7 +232,10 @@ async def test_two_users_chat_and_a_third_in_another_room_sees_nothing(
     assert "hi alice" not in browsing.received(carol)
     await expect(texts(alice)).to_have_text(["hello bob", "hi alice"])
 
-    # Live member counts in everyone's room list, private to nobody here.
+    # Member counts in everyone's room list, private to nobody here. Counts of
+    # rooms one is not in refresh every 30 s or on the refresh button.
+    for page in (alice, carol):
+        await page.click("#refresh-rooms")
     await expect(room_count(carol, "general")).to_have_text("2")
     await expect(room_count(alice, "random")).to_have_text("1")
 
@@ -389,3 +391,36 @@ async def test_a_flood_of_messages_keeps_the_page_bounded(browser: Browser) -> N
         await watcher.close()
     assert shown == 1000  # MAX_LOG_ENTRIES in chat.js, the newest ones
     assert watcher.page_errors == []
+
+
+async def test_an_open_page_asks_for_the_room_list_rarely(browser: Browser) -> None:
+    # Before: every open page fetched the whole `list rooms` every 3 s. With
+    # the page's clock under the test's control, 29 s pass at once (less than
+    # the client's ping timeout, so the connection stays as it is).
+    settings = Settings(admin_token=ADMIN_TOKEN, metrics_interval=0)
+    async with serve(create_app(settings)) as running:
+        context = await browser.new_context(viewport=VIEWPORT)
+        try:
+            page = await context.new_page()
+            sent: list[str] = []
+            page.on(
+                "websocket",
+                lambda socket: socket.on(
+                    "framesent",
+                    lambda payload: sent.append(payload if isinstance(payload, str) else ""),
+                ),
+            )
+            await page.clock.install()
+            await page.goto(running.url + "/")
+            await sign_in(page, "idle")
+            await join(page, "quiet")
+
+            def listings() -> int:
+                return sum('"list rooms"' in frame for frame in sent)
+
+            before = listings()
+            await page.clock.run_for(29_000)
+            await say(page, "still here")  # a round trip: anything sent before it has arrived
+            assert listings() - before == 0
+        finally:
+            await context.close()

@@ -195,7 +195,7 @@ async def test_emit_to_a_namespace_nobody_joined_is_a_no_op(fanout: Fanout) -> N
 
 def test_roomkit_uses_direct_fanout_and_redis_delivers_through_it() -> None:
     app = create_app(Settings(metrics_interval=0))
-    assert type(app[SERVER_KEY].manager) is DirectFanoutManager
+    assert isinstance(app[SERVER_KEY].manager, DirectFanoutManager)  # with the room index
     order = RedisManager.__mro__
     # The pub/sub layer publishes, then hands local delivery to super().emit.
     assert order.index(AsyncPubSubManager) < order.index(DirectFanoutManager)

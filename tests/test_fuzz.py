@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support import ADMIN_TOKEN, rooms_of
 
-from roomkit import Limits, Settings, create_app
+from roomkit import Limits, LoadLimits, Settings, create_app
 from roomkit.app import CHAT_KEY, STORE_KEY
 from roomkit.errors import ConnectRefused
 from roomkit.testing import (
@@ -328,7 +328,11 @@ class World:
 
 
 async def _build_world(runner: LoopThread) -> World:
-    app = create_app(Settings(admin_token=ADMIN_TOKEN, metrics_interval=0, limits=LIMITS))
+    # Every example creates rooms from 127.0.0.1: no per-address creation limit.
+    load = LoadLimits(room_creations_per_minute=1e9, room_creation_burst=10**9)
+    app = create_app(
+        Settings(admin_token=ADMIN_TOKEN, metrics_interval=0, limits=LIMITS, load=load)
+    )
     server = await start_server(app)
     alice = await connect(server.url, "alice")
     bob = await connect(server.url, "bob")

@@ -30,14 +30,14 @@ import socket
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from redis_fixtures import redis_url_for_test
 from support import rooms_of
 
-from roomkit import Limits, Settings, create_app
+from roomkit import Limits, LoadLimits, Settings, create_app
 from roomkit.app import CHAT_KEY, STORE_KEY
 from roomkit.testing import RecordingClient, RunningServer, connect, expect_silence, serve
 
@@ -71,14 +71,20 @@ def cycles(request: pytest.FixtureRequest) -> int:
 async def soak_server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]:
     """A server with the rate limit off (the soak is fast on purpose), on the
     in-memory store or on a real Redis (store and Socket.IO manager)."""
-    settings = Settings(metrics_interval=0, limits=Limits(rate_limit=False))
+    # Every cycle comes from 127.0.0.1 and rooms are recreated all the time:
+    # neither the rate limit nor the per-address room creation limit applies.
+    settings = Settings(
+        metrics_interval=0,
+        limits=Limits(rate_limit=False),
+        load=LoadLimits(room_creations_per_minute=1e9, room_creation_burst=10**9),
+    )
     if request.param == "memory":
         async with serve(create_app(settings)) as running:
             running.sio.eio.ping_interval = PING_INTERVAL
             yield running
         return
     async with redis_url_for_test() as url:
-        settings = Settings(metrics_interval=0, redis_url=url, limits=settings.limits)
+        settings = replace(settings, redis_url=url)
         async with serve(create_app(settings)) as running:
             running.sio.eio.ping_interval = PING_INTERVAL
             yield running

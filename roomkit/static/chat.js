@@ -7,8 +7,15 @@
 (() => {
   const ANSWER_TIMEOUT_MS = 8000;
   // A UI refresh of the room list's member counts: the server does not push
-  // them, so the page asks again now and then (and on every join or leave it sees).
-  const ROOM_LIST_REFRESH_MS = 3000;
+  // them, so a visible page asks again now and then, and after joins and
+  // leaves it sees. Every open page asking for the whole list every 3 s was a
+  // load of its own (docs/security.md), so: every 30 s, never from a hidden
+  // tab, and at most every 5 s however busy its rooms are.
+  const ROOM_LIST_REFRESH_MS = 30000;
+  const ROOM_LIST_MIN_GAP_MS = 5000;
+  // Member lists are asked again after presence events, at most this often: in
+  // a join storm a page sees many of them.
+  const MEMBERS_MIN_GAP_MS = 1000;
   const NAME_KEY = "roomkit.name";
   // The page keeps the newest entries only (all rooms together), so a busy room
   // cannot grow it without bound; older ones are dropped from memory and screen.
@@ -157,6 +164,24 @@
       } finally {
         running = false;
       }
+    };
+  }
+
+  // At most one run of `task` per `gapMs`: a call inside the gap schedules one
+  // run at its end instead.
+  function throttled(task, gapMs) {
+    let last = -Infinity;
+    let timer = null;
+    return () => {
+      if (timer !== null) return;
+      const wait = last + gapMs - Date.now();
+      const run = () => {
+        timer = null;
+        last = Date.now();
+        task();
+      };
+      if (wait <= 0) run();
+      else timer = setTimeout(run, wait);
     };
   }
 
@@ -388,6 +413,8 @@
     renderMembers();
     renderRoomList();
   });
+  const refreshRoomsSoon = throttled(refreshRooms, ROOM_LIST_MIN_GAP_MS);
+  const refreshMembersSoon = throttled(refreshMembers, MEMBERS_MIN_GAP_MS);
 
   function noticeChanges(room, before, after) {
     const was = new Set(before.map((member) => member.user));
@@ -526,7 +553,9 @@
 
   function startRefreshTimer() {
     stopRefreshTimer();
-    state.refreshTimer = setInterval(refreshRooms, ROOM_LIST_REFRESH_MS);
+    state.refreshTimer = setInterval(() => {
+      if (!document.hidden) refreshRoomsSoon();
+    }, ROOM_LIST_REFRESH_MS);
   }
 
   function stopRefreshTimer() {
@@ -606,12 +635,17 @@
       addEntry({ kind: "system", room: null, text: message.text });
     });
     socket.on("user joined", () => {
-      refreshMembers();
-      refreshRooms();
+      refreshMembersSoon();
+      refreshRoomsSoon();
     });
     socket.on("user left", () => {
-      refreshMembers();
-      refreshRooms();
+      refreshMembersSoon();
+      refreshRoomsSoon();
+    });
+    // Past a room's presence budget the server sums joins and leaves up.
+    socket.on("presence", () => {
+      refreshMembersSoon();
+      refreshRoomsSoon();
     });
     socket.on("invited", ({ room, by }) => {
       state.invites.set(room, { room, by });
@@ -682,6 +716,9 @@
   });
 
   ui.refreshRooms.addEventListener("click", () => refreshRooms());
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshRoomsSoon();
+  });
   ui.dismissAlert.addEventListener("click", () => {
     ui.alert.hidden = true;
   });

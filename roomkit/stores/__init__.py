@@ -14,7 +14,14 @@ from roomkit.stores.base import RoomStore
 __all__ = ["store_from_url"]
 
 
-def store_from_url(url: str, *, node_id: str = "", node_ttl: float = DEFAULT_NODE_TTL) -> RoomStore:
+def store_from_url(
+    url: str,
+    *,
+    node_id: str = "",
+    node_ttl: float = DEFAULT_NODE_TTL,
+    timeout: float = 2.0,
+    max_connections: int = 4,
+) -> RoomStore:
     """Build the store a URL names.
 
     :param url: ``memory://`` or ``redis://[:password@]host:port/db`` (also
@@ -22,6 +29,8 @@ def store_from_url(url: str, *, node_id: str = "", node_ttl: float = DEFAULT_NOD
     :param node_id: this server's id in a cluster. Default ``""``.
     :param node_ttl: seconds without a heartbeat after which a node's members are
         dropped (Redis only). Default :data:`roomkit.settings.DEFAULT_NODE_TTL`.
+    :param timeout: seconds one call may take (Redis only). Default 2.
+    :param max_connections: connections the store may open (Redis only). Default 4.
     :raises ValueError: for an unknown scheme.
     """
     scheme = url.split("://", 1)[0].lower()
@@ -32,5 +41,11 @@ def store_from_url(url: str, *, node_id: str = "", node_ttl: float = DEFAULT_NOD
     if scheme in {"redis", "rediss", "unix"}:
         from roomkit.stores.redis import RedisStore
 
-        return RedisStore(url, node_id=node_id, node_ttl=node_ttl)
+        return RedisStore(
+            url,
+            node_id=node_id,
+            node_ttl=node_ttl,
+            timeout=timeout,
+            max_connections=max_connections,
+        )
     raise ValueError(f"unknown store URL scheme {scheme!r}; use memory:// or redis://")

@@ -40,12 +40,16 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
-from roomkit.errors import StoreUnavailable, WaitTimeout
-from roomkit.redis_manager import cancel_and_wait, redis_client_options
+from roomkit.errors import StoreMisconfigured, StoreUnavailable, WaitTimeout
+from roomkit.redis_manager import (
+    TIMED_OUT,
+    FailureReport,
+    cancel_and_wait,
+    deadline,
+    redis_client,
+)
 from roomkit.settings import DEFAULT_NODE_TTL
 from roomkit.stores.base import (
     JoinResult,
@@ -61,8 +65,12 @@ __all__ = ["RedisStore", "redacted"]
 
 logger = logging.getLogger("roomkit")
 
-# Errors that mean "Redis cannot be reached or cannot take writes right now".
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+# Errors that mean "Redis cannot answer this right now": unreachable, too slow,
+# read-only, and also every error reply (OOM when full, EXECABORT, BUSY, ...),
+# which the client must hear about instead of waiting forever.
+UNAVAILABLE = (RedisError, OSError, *TIMED_OUT)
+# The only maxmemory-policy under which Redis never deletes roomkit's keys.
+SAFE_POLICY = "noeviction"
 LOST = "lost"  # a script's answer when this node's heartbeat key is missing
 FIRST_RETRY = 0.1
 
@@ -260,8 +268,11 @@ class RedisStore(RoomStore):
         heartbeating are removed. Default :data:`roomkit.settings.DEFAULT_NODE_TTL`.
     :param prefix: first part of every key, to share one Redis database
         between clusters. Default ``"roomkit"``.
-    :param timeout: seconds for connecting and for each reply before a call
-        raises :class:`~roomkit.errors.StoreUnavailable`. Default 2.
+    :param timeout: seconds one call may take in all (waiting for this node's
+        lock and for a pooled connection included) before it raises
+        :class:`~roomkit.errors.StoreUnavailable`. Default 2.
+    :param max_connections: connections to Redis this store may open; more
+        concurrent calls wait for one. Default 4.
     """
 
     def __init__(
@@ -272,6 +283,7 @@ class RedisStore(RoomStore):
         node_ttl: float = DEFAULT_NODE_TTL,
         prefix: str = "roomkit",
         timeout: float = 2.0,
+        max_connections: int = 4,
     ) -> None:
         if not node_id:
             raise ValueError("RedisStore needs a node_id that is unique in the cluster")
@@ -283,10 +295,13 @@ class RedisStore(RoomStore):
         self.prefix = prefix
         self.tick = node_ttl / 5
         self.heartbeat_ms = max(1, math.ceil(node_ttl * 3 / 5 * 1000))
-        self.redis: Redis = Redis.from_url(
-            url, decode_responses=True, **redis_client_options(timeout)
+        self.timeout = timeout
+        self.redis: Redis = redis_client(
+            url, timeout=timeout, max_connections=max_connections, decode_responses=True
         )
+        self.failures = FailureReport(f"room store calls to Redis at {redacted(url)}")
         self.recoveries = 0
+        self.misconfigured: str | None = None
         self._presence: LocalPresence | None = None
         self._rooms_known: dict[str, Room] = {}
         # Changes by this node wait while it reconciles, so the snapshot of its
@@ -329,11 +344,46 @@ class RedisStore(RoomStore):
         """Register this node, sweep dead ones and start heartbeating.
 
         :raises StoreUnavailable: when Redis cannot be reached.
+        :raises StoreMisconfigured: when Redis may evict keys.
         """
-        async with self._changing:
-            await self._reconcile()
-        await self._sweep()
+        try:
+            if await self.check_policy():
+                raise StoreMisconfigured(str(self.misconfigured))
+            async with self._changing:
+                await self._reconcile()
+            await self._sweep()
+        except BaseException:
+            await self.redis.aclose()  # close() will not be called
+            raise
         self._ticker = asyncio.create_task(self._tick_forever(), name=f"roomkit-store-{self}")
+
+    async def check_policy(self) -> str | None:
+        """Ask Redis for its ``maxmemory-policy``; the heartbeat does it every tick.
+
+        A policy that evicts keys would silently delete rooms, invite lists and
+        memberships (a private room would come back public). While Redis has
+        one, every change raises :class:`~roomkit.errors.StoreUnavailable`
+        (reads go on); once it has ``noeviction`` again, this node reconciles.
+
+        :returns: what is wrong, or None.
+        """
+        async with self._unavailable_as_error():
+            memory = await self.redis.info("memory")
+        policy = str(memory.get("maxmemory_policy", SAFE_POLICY))
+        problem = None
+        if policy != SAFE_POLICY:
+            problem = (
+                f"Redis at {redacted(self.url)} has maxmemory-policy {policy}, which evicts "
+                f"keys; roomkit needs {SAFE_POLICY} (CONFIG SET maxmemory-policy {SAFE_POLICY})"
+            )
+        if problem != self.misconfigured:
+            if problem:
+                logger.error("store: %s; refusing changes until it is set back", problem)
+            else:
+                logger.warning("store: Redis has maxmemory-policy %s again", SAFE_POLICY)
+                self._unsure = True  # keys may have been evicted meanwhile
+        self.misconfigured = problem
+        return problem
 
     async def close(self) -> None:
         """Stop heartbeating, remove this node's members and disconnect."""
@@ -353,6 +403,7 @@ class RedisStore(RoomStore):
         failing = False
         while not self._closing.is_set():
             try:
+                await self.check_policy()
                 await self._heartbeat()
                 await self._sweep()
             except (StoreUnavailable, RedisError) as problem:
@@ -473,25 +524,32 @@ class RedisStore(RoomStore):
 
     @contextlib.asynccontextmanager
     async def _unavailable_as_error(self) -> AsyncIterator[None]:
+        # The deadline bounds the whole call: redis-py's socket timeout is per
+        # reply and its retry doubles it, and waits for a pooled connection or
+        # for this node's lock are not covered by it at all.
         try:
-            yield
+            async with deadline(self.timeout):
+                yield
         except UNAVAILABLE as problem:
-            raise StoreUnavailable(f"Redis at {redacted(self.url)}: {problem}") from problem
+            self.failures.failed(problem)
+            reason = str(problem) or f"no answer within {self.timeout:g} s"
+            raise StoreUnavailable(f"Redis at {redacted(self.url)}: {reason}") from problem
 
     async def _change(self, script: str, *args: Any) -> Any:
         """Run a changing script; reconcile first when this node's state is gone."""
-        async with self._changing:
-            try:
-                async with self._unavailable_as_error():
+        try:
+            async with self._unavailable_as_error(), self._changing:
+                if self.misconfigured:
+                    raise StoreUnavailable(self.misconfigured)
+                result = await self._run(script, *args)
+                if result == LOST:
+                    await self._reconcile()
                     result = await self._run(script, *args)
-                    if result == LOST:
-                        await self._reconcile()
-                        result = await self._run(script, *args)
-                    return result
-            except StoreUnavailable:
-                # The change may or may not have happened: reconcile when Redis is back.
-                self._unsure = True
-                raise
+                return result
+        except StoreUnavailable:
+            # The change may or may not have happened: reconcile when Redis is back.
+            self._unsure = True
+            raise
 
     def _remember(self, room: Room) -> Room:
         self._rooms_known[room.name] = room
