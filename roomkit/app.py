@@ -20,7 +20,7 @@ from roomkit.settings import Settings
 from roomkit.stores import store_from_url
 from roomkit.stores.base import RoomStore
 from roomkit.tokens import user_token_middleware
-from roomkit.transport import host_guard
+from roomkit.engine import host_guard
 
 __all__ = [
     "ADMIN_KEY",

@@ -20,7 +20,7 @@ from roomkit.errors import RoomkitError
 from roomkit.logthrottle import LogThrottle
 from roomkit.relay import reset_relay
 from roomkit.settings import Limits
-from roomkit.transport import RoomkitEngineServer
+from roomkit.engine import RoomkitEngineServer
 
 __all__ = ["RoomkitServer", "ack_requested", "answer_error", "close_connections"]
 
@@ -49,7 +49,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
 
     :param limits: ``max_payload_bytes``, ``max_attachments``,
         ``max_poll_gap`` and ``log_interval`` apply here. Default: ``Limits()``.
-    :param trusted_proxies: see :class:`~roomkit.transport.RoomkitEngineServer`.
+    :param trusted_proxies: see :class:`~roomkit.engine.RoomkitEngineServer`.
         Default empty.
     """
 

@@ -9,7 +9,7 @@ import pytest
 from roomkit.admin import AttemptLimiter
 from roomkit.logthrottle import LogThrottle
 from roomkit.ratelimit import SharedBuckets
-from roomkit.transport import client_address, host_allowed
+from roomkit.engine import client_address, host_allowed
 
 
 class Clock:

@@ -120,7 +120,7 @@ async def test_binary_attachments_are_bounded(tmp_path: Path) -> None:
 
 
 def test_the_engine_hooks_exist() -> None:
-    # roomkit.server and roomkit.transport rely on these private shapes of
+    # roomkit.server and roomkit.engine rely on these private shapes of
     # python-socketio and python-engineio (versions pinned in pyproject.toml).
     import inspect
 
