@@ -14,13 +14,13 @@ from aiohttp import web
 
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
+from roomkit.engine import host_guard
 from roomkit.room_index import IndexedFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.stores import store_from_url
 from roomkit.stores.base import RoomStore
 from roomkit.tokens import user_token_middleware
-from roomkit.engine import host_guard
 
 __all__ = [
     "ADMIN_KEY",

@@ -16,11 +16,11 @@ from typing import Any
 
 import socketio
 
+from roomkit.engine import RoomkitEngineServer
 from roomkit.errors import RoomkitError
 from roomkit.logthrottle import LogThrottle
 from roomkit.relay import reset_relay
 from roomkit.settings import Limits
-from roomkit.engine import RoomkitEngineServer
 
 __all__ = ["RoomkitServer", "ack_requested", "answer_error", "close_connections"]
 

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from roomkit.admin import AttemptLimiter
+from roomkit.engine import client_address, host_allowed
 from roomkit.logthrottle import LogThrottle
 from roomkit.ratelimit import SharedBuckets
-from roomkit.engine import client_address, host_allowed
 
 
 class Clock:
