@@ -15,10 +15,12 @@ from aiohttp import web
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
 from roomkit.fanout import DirectFanoutManager
+from roomkit.outbox import Backlog
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.store import RoomStore, store_from_url
 from roomkit.tokens import user_token_middleware
+from roomkit.transport import TransportOptions
 
 __all__ = [
     "ADMIN_KEY",
@@ -53,14 +55,20 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     node_id = uuid.uuid4().hex[:12]
     store = store_from_url(settings.room_store_url, node_id=node_id, node_ttl=settings.node_ttl)
+    transport = TransportOptions(
+        backlog=Backlog(settings.limits.max_backlog_bytes, settings.limits.max_backlog_packets),
+        compression=settings.websocket_compression,
+    )
     redis_manager = None
     if settings.redis_url:  # imported only when used, like the store's backend
         from roomkit.redis_manager import RedisManager
 
-        redis_manager = RedisManager(settings.redis_url)
+        redis_manager = RedisManager(settings.redis_url, transport=transport)
     sio = RoomkitServer(
         # Without Redis, broadcasts still skip python-socketio's task per recipient.
-        client_manager=redis_manager if redis_manager is not None else DirectFanoutManager(),
+        client_manager=redis_manager
+        if redis_manager is not None
+        else DirectFanoutManager(transport),
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.transport import TransportOptions
 
 __all__ = ["RedisManager", "cancel_and_wait", "redis_client_options"]
 
@@ -100,6 +101,8 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
     :param ready_timeout: seconds :meth:`lifetime` waits for the first
         subscription before serving anyway (the listener keeps trying).
         Default 5.
+    :param transport: how this server's connections are written to (see
+        :class:`~roomkit.fanout.DirectFanoutManager`). Default: the defaults.
     """
 
     def __init__(
@@ -109,12 +112,18 @@ class RedisManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ig
         channel: str = "socketio",
         max_backoff: float = 2.0,
         ready_timeout: float = 5.0,
+        transport: TransportOptions | None = None,
     ) -> None:
         # mypy resolves super() to DirectFanoutManager (socketio is untyped);
         # at run time it is AsyncRedisManager, which takes these arguments.
         super().__init__(  # type: ignore[call-arg]
-            url, channel=channel, redis_options=redis_client_options()
+            url,  # type: ignore[arg-type]
+            channel=channel,
+            redis_options=redis_client_options(),
         )
+        # After super().__init__ (whose chain gives DirectFanoutManager no
+        # arguments); the server reads it later, in set_server.
+        self.transport_options = transport or TransportOptions()
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
         self.subscriptions = 0

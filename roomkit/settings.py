@@ -30,6 +30,12 @@ class Limits:
         Default 20.
     :param rate_burst: bucket size: how many events may arrive back to back.
         Default 40.
+    :param max_backlog_bytes: bytes that may wait to be sent to one
+        connection (queued, and buffered by its transport) before it is
+        disconnected as a slow consumer. Default 4 MiB (a ``list rooms``
+        reply with 10,000 rooms, about 3.2 MB, fits).
+    :param max_backlog_packets: packets that may wait to be sent to one
+        connection before it is disconnected as a slow consumer. Default 5000.
     """
 
     max_text_length: int = 2000
@@ -42,6 +48,8 @@ class Limits:
     rate_limit: bool = True
     rate_per_second: float = 20.0
     rate_burst: int = 40
+    max_backlog_bytes: int = 4 * 1024 * 1024
+    max_backlog_packets: int = 5000
 
 
 def admin_token_from_env() -> tuple[str, bool]:
@@ -84,6 +92,10 @@ class Settings:
     :param require_user_token: refuse ``/chat`` connections without a valid user
         token, so every display name is authenticated; needs
         ``user_token_secret``. Default False.
+    :param websocket_compression: accept permessage-deflate when a client
+        offers it (browsers always do). Each message is then compressed once
+        per recipient; docs/benchmarks.md measures the cost. Default False:
+        declined, as Node's socket.io does by default.
     """
 
     # repr=False: printing or logging the settings must not reveal the secrets.
@@ -97,6 +109,7 @@ class Settings:
     cors_allowed_origins: str | list[str] | None = None
     user_token_secret: str | None = field(default=None, repr=False)
     require_user_token: bool = False
+    websocket_compression: bool = False
 
     def __post_init__(self) -> None:
         if self.require_user_token and not self.user_token_secret:
