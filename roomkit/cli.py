@@ -7,6 +7,7 @@ import asyncio
 import gc
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,6 +36,11 @@ logger = logging.getLogger("roomkit")
 # every connection's objects; docs/benchmarks.md measures the difference.
 GC_THRESHOLD = 100_000
 
+MAX_BACKLOG_BYTES_ENV = "ROOMKIT_MAX_BACKLOG_BYTES"
+MAX_BACKLOG_PACKETS_ENV = "ROOMKIT_MAX_BACKLOG_PACKETS"
+WEBSOCKET_COMPRESSION_ENV = "ROOMKIT_WEBSOCKET_COMPRESSION"
+DEFAULT_LIMITS = Limits()
+
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = commands.add_parser("serve", help="run the multi-room chat server")
@@ -59,6 +65,27 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help=f"refuse /chat clients without a signed user token (needs {USER_TOKEN_SECRET_ENV})",
     )
+    serve.add_argument(
+        "--max-backlog-bytes",
+        type=int,
+        default=_env_int(MAX_BACKLOG_BYTES_ENV, DEFAULT_LIMITS.max_backlog_bytes),
+        help="bytes waiting for one client before it is cut off as a slow consumer "
+        f"(${MAX_BACKLOG_BYTES_ENV}, {DEFAULT_LIMITS.max_backlog_bytes})",
+    )
+    serve.add_argument(
+        "--max-backlog-packets",
+        type=int,
+        default=_env_int(MAX_BACKLOG_PACKETS_ENV, DEFAULT_LIMITS.max_backlog_packets),
+        help="packets waiting for one client before it is cut off as a slow consumer "
+        f"(${MAX_BACKLOG_PACKETS_ENV}, {DEFAULT_LIMITS.max_backlog_packets})",
+    )
+    serve.add_argument(
+        "--websocket-compression",
+        action="store_true",
+        default=os.environ.get(WEBSOCKET_COMPRESSION_ENV, "") == "1",
+        help="accept permessage-deflate when clients offer it; costs CPU per recipient "
+        f"(${WEBSOCKET_COMPRESSION_ENV}=1; off)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     serve.add_argument(
         "--loop",
@@ -74,6 +101,15 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         f"Python's default (700). Fewer collections: faster fan-out ({GC_THRESHOLD})",
     )
     serve.set_defaults(run=_serve)
+
+
+def _env_int(name: str, default: int) -> int:
+    """The integer in environment variable ``name``, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"roomkit: {name} must be an integer, not {value!r}") from None
 
 
 def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -131,7 +167,13 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
             check_secret(secret)
         except ValueError as problem:
             raise SystemExit(f"roomkit: {USER_TOKEN_SECRET_ENV}: {problem}") from None
-    limits = Limits(rate_limit=not args.no_rate_limit)
+    if args.max_backlog_bytes < 1 or args.max_backlog_packets < 1:
+        raise SystemExit("roomkit: the backlog limits must be positive")
+    limits = Limits(
+        rate_limit=not args.no_rate_limit,
+        max_backlog_bytes=args.max_backlog_bytes,
+        max_backlog_packets=args.max_backlog_packets,
+    )
     return replace(
         Settings(),
         admin_token=admin_token,
@@ -140,6 +182,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         limits=limits,
         user_token_secret=secret,
         require_user_token=args.require_user_token,
+        websocket_compression=args.websocket_compression,
     )
 
 

@@ -24,6 +24,7 @@ its socket gave closes it (one log line).
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 import zlib
 from collections.abc import Callable
@@ -44,6 +45,8 @@ __all__ = [
     "frame",
 ]
 
+logger = logging.getLogger("roomkit")
+
 OP_TEXT = 0x1
 OP_BINARY = 0x2
 _FIN = 0x80
@@ -51,6 +54,8 @@ _RSV1 = 0x40  # set on permessage-deflate frames
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.1: removed from each message
+# OPEN (a small JSON object), PING, NOOP...: counted at a generous estimate.
+_CONTROL_PACKET_SIZE = 256
 
 
 def frame(payload: bytes, opcode: int = OP_TEXT, rsv: int = 0) -> bytes:
@@ -88,9 +93,14 @@ class Backlog:
 
 
 def packet_size(pkt: eio_packet.Packet) -> int:
-    """Bytes (characters for text) an engine.io packet takes on the wire; its
-    encoding is cached by engine.io, so a broadcast packet is encoded once."""
-    return len(pkt.encode())
+    """About the bytes an engine.io packet takes on the wire (characters for
+    text). Not ``pkt.encode()``: engine.io caches the first encoding, and a
+    binary packet is encoded differently for polling (base64) than for
+    websocket."""
+    data = pkt.data
+    if isinstance(data, (str, bytes, bytearray)):
+        return 1 + len(data)
+    return _CONTROL_PACKET_SIZE
 
 
 class CountingQueue(asyncio.Queue[Any]):
@@ -188,7 +198,11 @@ class Flusher:
         self._handle = None
         dirty, self._dirty = self._dirty, []
         for outbox in dirty:
-            outbox.flush()
+            try:
+                outbox.flush()
+            except Exception:  # one broken connection must not strand the others
+                logger.exception("writing to a connection failed; closing it")
+                outbox.kill()
 
 
 class Outbox:
@@ -265,11 +279,13 @@ class Outbox:
             self._ended = True
             self._schedule()
             return
-        encoded = pkt.encode()
-        if isinstance(encoded, str):
-            payload, opcode = encoded.encode(), OP_TEXT
+        if pkt.binary:
+            # Not pkt.encode(): it caches its first result whatever ``b64`` is,
+            # and python-socketio shares a binary packet between recipients,
+            # some of which poll (base64 text).
+            payload, opcode = bytes(pkt.data), OP_BINARY
         else:
-            payload, opcode = bytes(encoded), OP_BINARY
+            payload, opcode = pkt.encode().encode(), OP_TEXT
         if self._deflater is not None:
             self._append(self._deflater.frame(payload, opcode))
         else:
