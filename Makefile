@@ -70,7 +70,7 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 soak: setup
-	$(BIN)/python -m pytest -m slow tests/test_soak.py --soak-cycles 2000
+	$(BIN)/python -m pytest -m slow tests/test_soak.py tests/test_backlog.py --soak-cycles 2000
 
 clean:
 	rm -rf $(VENV) node_modules roomkit/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import shutil
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,11 +24,13 @@ import pytest
 import socketio
 from rawclient import RawClient
 
+from roomkit import Limits, Settings, create_app
 from roomkit.fanout import DirectFanoutManager
 from roomkit.outbox import Deflater
 from roomkit.testing import RecordingClient, RunningServer, connect, serve
 from roomkit.transport import DirectSocket, TransportOptions
 
+REPO = Path(__file__).resolve().parent.parent
 NS = "/fan"
 AUTO = "auto"  # every connection enters it on connect
 KINDS = ("python-socketio", "direct")
@@ -261,3 +266,39 @@ async def test_connections_become_direct_sockets_with_an_outbox_on_websocket() -
         assert all(type(socket) is DirectSocket for socket in sockets.values())
         assert type(sockets["ws"].queue).__name__ == "Outbox"
         assert type(sockets["polling"].queue).__name__ == "CountingQueue"
+
+
+NODE = shutil.which("node")
+JS_CLIENT = (REPO / "node_modules" / "socket.io-client").is_dir()
+
+
+@pytest.mark.node
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+@pytest.mark.skipif(not JS_CLIENT, reason="run `make setup` to install socket.io-client")
+@pytest.mark.parametrize("compression", [False, True], ids=["default", "compression-on"])
+async def test_official_js_client_on_every_transport_gets_a_burst_in_order(
+    compression: bool,
+) -> None:
+    count = 300
+    settings = Settings(
+        metrics_interval=0, limits=Limits(rate_limit=False), websocket_compression=compression
+    )
+    async with serve(create_app(settings)) as server:
+        assert NODE is not None
+        node = await asyncio.create_subprocess_exec(
+            NODE,
+            str(REPO / "tests" / "node" / "fanout.mjs"),
+            server.url,
+            str(count),
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(node.communicate(), 30)
+    assert node.returncode == 0, (out + err).decode()[-2000:]
+    report = json.loads(out)
+    for name, numbers in report["got"].items():
+        assert numbers == list(range(count)), name
+    for name, extensions in report["extensions"].items():
+        if extensions is not None:  # on websocket: deflate offered, accepted only when allowed
+            assert ("permessage-deflate" in extensions) is compression, (name, extensions)
