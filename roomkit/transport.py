@@ -12,8 +12,11 @@ engine.io's in three ways, each measured in docs/benchmarks.md:
   recipient cost more than anything else in a broadcast);
 * no writer task (the outbox is written by the server's
   :class:`~roomkit.outbox.Flusher`);
-* the reading loop awaits aiohttp's ``receive(timeout)`` directly instead of
-  a new task per message under ``asyncio.wait_for``.
+* the reading loop awaits aiohttp's ``receive()`` directly instead of a new
+  task per message under ``asyncio.wait_for``, and the ping cycle is a timer
+  instead of a sleeping task; a connection that stops answering pings is
+  closed by engine.io's ping timeout check (its service task, or the next
+  packet sent to it), which now also closes the websocket.
 
 Protocol, packets, ping timeouts and the order of everything sent are
 engine.io's; tests/test_transport.py compares them with real clients.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,7 @@ __all__ = ["SLOW_CONSUMER", "DirectSocket", "TransportOptions", "install"]
 logger = logging.getLogger("roomkit")
 
 SLOW_CONSUMER = "slow consumer"
+_PING = eio_packet.Packet(eio_packet.PING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     wire: _Wire
     queue: CountingQueue | Outbox
     connected: bool
+    last_ping: float | None
 
     @classmethod
     def adopt(cls, socket: AsyncSocket, wire: _Wire) -> DirectSocket:
@@ -139,6 +145,28 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         # client learns on its next request that the session is gone).
         self.queue.put_nowait(None)
 
+    def schedule_ping(self) -> None:
+        # engine.io starts a task per ping cycle that sleeps ping_interval and
+        # then sends; a timer does the same for a fraction of the memory.
+        if self.last_ping:
+            self.last_ping = None
+            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.queue.put_nowait(_PING)
+
+    async def close(
+        self, wait: bool = True, abort: bool = False, reason: str | None = None
+    ) -> None:
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if type(self.queue) is Outbox:
+            # The websocket ends once the CLOSE packet is out. (engine.io waits
+            # for the client to close it, or for a ping cycle of silence: its
+            # reading loop has a timeout on every read, this one none.)
+            self.queue.put_nowait(None)
+
     async def _upgrade_websocket(self, environ: dict[str, Any]) -> web.StreamResponse:
         if self.upgraded:
             raise OSError("Socket has been upgraded already")
@@ -150,11 +178,13 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         await self._websocket_handler(ws)
         return ws
 
-    async def _receive_text_or_binary(self, ws: web.WebSocketResponse) -> str | bytes | None:
-        """The next message, or None when the websocket closed, failed, or
-        stayed silent longer than a ping cycle (engine.io's reading timeout)."""
+    async def _receive_text_or_binary(
+        self, ws: web.WebSocketResponse, timeout: float | None = None
+    ) -> str | bytes | None:
+        """The next message, or None when the websocket closed or failed, or
+        ``timeout`` seconds passed (default: no limit)."""
         try:
-            message = await ws.receive(self.server.ping_interval + self.server.ping_timeout)
+            message = await ws.receive(timeout)
         except asyncio.TimeoutError:
             return None
         if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
@@ -165,13 +195,14 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     async def _upgraded_from_polling(self, ws: web.WebSocketResponse) -> bool:
         """engine.io's upgrade handshake: probe ping, probe pong, upgrade."""
         self.upgrading = True  # engine.io holds packets in the queue meanwhile
-        probe = await self._receive_text_or_binary(ws)
+        timeout = self.server.ping_timeout
+        probe = await self._receive_text_or_binary(ws, timeout)
         if probe != eio_packet.Packet(eio_packet.PING, data="probe").encode():
             self.upgrading = False
             return False
         await ws.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
         await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # ends the pending poll
-        upgrade = await self._receive_text_or_binary(ws)
+        upgrade = await self._receive_text_or_binary(ws, timeout)
         self.upgrading = False
         if upgrade != eio_packet.Packet(eio_packet.UPGRADE).encode():
             return False
@@ -190,7 +221,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             wire.flusher,
             wire.options.backlog,
             self._slow_consumer,
-            lambda: wire.spawn(ws.close()),
+            lambda: None if ws.closed else wire.spawn(ws.close()),
             deflater,
         )
         old = self.queue
