@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.profile import GETPID_CALLS, SEND_CALLS
+from benchmarks.notes import removal_notes
 from benchmarks.servers import SERVER_KINDS
 
 __all__ = ["clean", "render", "write_docs", "write_plot"]
@@ -188,10 +188,11 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
         (
             "bare-direct",
             "bare-uvloop",
-            "prototype fan-out without a task per recipient (see Where the time goes)",
+            "roomkit's direct fan-out and transport on the bare server",
             False,
         ),
-        ("roomkit", "node", "`roomkit serve` defaults vs Node socket.io", False),
+        ("roomkit", "node", "`roomkit serve` vs Node socket.io (target >= 1, aim 2)", True),
+        ("roomkit-deflate", "node", "with `--websocket-compression` vs Node", False),
     ]
     header = ["ratio", "meaning", *(f"N={size}" for size in sizes)]
     rows = []
@@ -208,6 +209,17 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
             cells.append(text)
         if any(cell != "n/a" for cell in cells):
             rows.append([f"{mine} / {theirs}", meaning, *cells])
+    cells = []
+    for at_size in sizes.values():
+        mine_p99, node_p99 = (
+            at_size["servers"].get(name, {}).get("latency", {}).get("p99_ms")
+            for name in ("roomkit", "node")
+        )
+        ratio = node_p99 / mine_p99 if mine_p99 and node_p99 else None
+        met = "" if ratio is None else (" met" if ratio >= 0.97 else " **NOT met**")
+        cells.append(_number(ratio, 2, "x") + met)
+    if any(cell != "n/a" for cell in cells):
+        rows.append(["node p99 / roomkit p99", "paced latency (target >= 1)", *cells])
     out += _table(header, rows)
     return [*out, ""]
 
@@ -349,79 +361,8 @@ def _profile_section(profile: dict[str, Any], fanout: dict[str, Any]) -> list[st
         ]
         out += _table(["function", "share"], rows)
         out.append("")
-    out += _removal_notes(profiles, fanout)
+    out += removal_notes(profiles)
     return out
-
-
-def _share_of(found: dict[str, Any], what: str) -> float | None:
-    row = next((r for r in found.get("by_package", []) if r["what"] == what), None)
-    return float(row["us_per_message"]) if row else None
-
-
-def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
-    plain = profiles.get("roomkit-asyncio") or next(iter(profiles.values()))
-    gc = _share_of(plain, "cyclic garbage collector")
-    send = _share_of(plain, SEND_CALLS)
-    getpid = _share_of(plain, GETPID_CALLS)
-    json_cost = max(
-        (_share_of(found, "JSON encoding/decoding") or 0.0 for found in profiles.values()),
-        default=0.0,
-    )
-    gains = [
-        f"N={size}: {_number(_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2, 'x')} the "
-        "deliveries/s, server CPU per message divided by "
-        f"{_number(_cpu_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2)}"
-        for size, at_size in fanout.get("sizes", {}).items()
-        if "bare-direct" in at_size["servers"]
-    ]
-    direct_gain = "; ".join(gains) if gains else "not measured in this run"
-    fanout = sum(
-        _share_of(plain, what) or 0.0
-        for what in (
-            "socket.io: emit loop, one task per recipient",
-            "engine.io: per-recipient queue and writer task",
-            "asyncio queues",
-            "asyncio tasks, transports and event loop",
-            "aiohttp websocket: frame building, reading",
-        )
-    )
-    return [
-        "### What would remove it",
-        "",
-        "python-socketio encodes a broadcast once, then for every recipient creates a "
-        "task (`AsyncManager.emit`, which then waits on all of them); that task puts the "
-        "packet on the recipient's engine.io queue (`AsyncSocket.send`), which wakes that "
-        "connection's writer task (`AsyncSocket.poll`, through `asyncio.wait_for`, itself "
-        "a task and a timer per wake-up), which builds a websocket frame in aiohttp and "
-        "writes it with one `send()` per frame. Per delivered message that is two tasks, "
-        "a queue hand-off, several event-loop callbacks, and one system call.",
-        "",
-        f"1. **Garbage collection** (about {_number(gc, 1)} µs/msg without the option): all "
-        "those short-lived objects trigger Python's cyclic collector every 700 "
-        "allocations, and every collection walks the objects of every connection. "
-        "`roomkit serve --gc-threshold` (default 100,000) runs it about 140 times less "
-        "often; reference counting still frees the objects at once.",
-        f"2. **Tasks, queues and callbacks** (about {_number(fanout, 1)} µs/msg in socket.io, "
-        "engine.io, asyncio and aiohttp code). A first step is measured above as "
-        "`bare-direct`: `roomkit.fanout.DirectFanoutManager` on the bare server puts the encoded "
-        "packet straight on each recipient's engine.io queue instead of creating a task "
-        f"per recipient ({direct_gain}). roomkit serve uses the same manager (also under "
-        "its Redis manager, whose local delivery goes through the same `emit`). Further: the "
-        "websocket frame is the same bytes for every recipient (servers do not mask "
-        "frames), so it could be built once and written to each connection's transport "
-        "directly, keeping the queue only for connections with a backlog or on polling.",
-        f"3. **System calls** (about {_number(send, 1)} µs/msg): one `send()` per recipient "
-        "per message is the floor of any design that writes each frame as it is made; "
-        "Node pays it too. Writing every frame queued for a connection in one call "
-        "(engine.io's writer already takes them all off the queue at once) would cut it "
-        "under load.",
-        f"4. **getpid()** (about {_number(getpid, 1)} µs/msg): `asyncio.create_task` asks "
-        "the C `get_running_loop` for the loop, which checks the process id with a "
-        "system call; fewer tasks (point 2) means fewer of these.",
-        f"5. **JSON** (at most {_number(json_cost, 2)} µs/msg): a broadcast is encoded once, "
-        "so a faster JSON module (orjson) could save at most this; not worth an option.",
-        "",
-    ]
 
 
 def _feedback_section(feedback: dict[str, Any]) -> list[str]:
@@ -492,6 +433,9 @@ def render(results: dict[str, Any], image: str | None) -> str:
         f"fan-out burst, {config.get('runs')} runs per figure (median), "
         f"{config.get('workers')} load-generator process(es) per room, "
         f"clients `{results.get('client_kind')}`.",
+        "- Clients offer permessage-deflate, as browsers and the JS client do: the bare "
+        "python-socketio server accepts it (aiohttp's default), `roomkit serve` declines it "
+        "unless `--websocket-compression`, Node's socket.io declines it by default.",
         "- Servers: `roomkit serve --port P --no-rate-limit --log-level WARNING` with its "
         "defaults (`--loop auto`: uvloop when installed; `--gc-threshold 100000`) and "
         "with those options off, `python -m benchmarks.bare_server` (python-socketio on "
