@@ -37,6 +37,8 @@ def test_default_limits() -> None:
         rate_limit=True,
         rate_per_second=20.0,
         rate_burst=40,
+        max_backlog_bytes=4 * 1024 * 1024,
+        max_backlog_packets=5000,
     )
 
 

@@ -217,6 +217,22 @@ async def test_ping_timeout_during_a_burst_closes_only_the_silent_client(kind: s
         assert bystander.connected
 
 
+async def test_a_frame_that_is_not_an_engineio_packet_closes_the_connection_at_once() -> None:
+    # python-engineio 4.15's loop left such a connection until the ping timeout
+    # (25 s + 20 s by default); the test's own timeout is far shorter.
+    async with bare("direct") as fan, aiohttp.ClientSession() as http:
+        raw = RawClient(http, fan.server.url)
+        ws = await raw.open_websocket()
+        await raw.send(RawClient.connect_packet(NS))
+        assert (await raw.receive()).startswith(f"40{NS},")
+        await raw.send("")
+        while (message := await ws.receive(3)).type is aiohttp.WSMsgType.TEXT:
+            pass  # anything already on its way
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        _, reason = await asyncio.wait_for(fan.disconnects.get(), 3)
+        assert reason == fan.sio.reason.TRANSPORT_CLOSE
+
+
 @pytest.mark.parametrize("compression", [False, True], ids=["default", "compression-on"])
 async def test_deflate_is_declined_by_default_and_correct_when_allowed(
     compression: bool,
