@@ -22,8 +22,9 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
-from roomkit.outbox import Outbox, frame
+from roomkit.outbox import Outbox
 from roomkit.transport import TransportOptions, install
+from roomkit.wsframe import frame
 
 __all__ = ["DirectFanoutManager"]
 

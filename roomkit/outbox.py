@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,45 +32,14 @@ from typing import Any
 from aiohttp.base_protocol import BaseProtocol
 from engineio import packet as eio_packet
 
-__all__ = [
-    "OP_BINARY",
-    "OP_TEXT",
-    "Backlog",
-    "CountingQueue",
-    "Deflater",
-    "Flusher",
-    "Outbox",
-    "frame",
-]
+from roomkit.wsframe import OP_BINARY, OP_TEXT, Deflater, frame
+
+__all__ = ["Backlog", "CountingQueue", "Flusher", "Outbox", "packet_size"]
 
 logger = logging.getLogger("roomkit")
 
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-_FIN = 0x80
-_RSV1 = 0x40  # set on permessage-deflate frames
-_LEN16 = struct.Struct("!BBH").pack
-_LEN64 = struct.Struct("!BBQ").pack
-_DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.1: removed from each message
 # OPEN (a small JSON object), PING, NOOP...: counted at a generous estimate.
 _CONTROL_PACKET_SIZE = 256
-
-
-def frame(payload: bytes, opcode: int = OP_TEXT, rsv: int = 0) -> bytes:
-    """One unmasked, final websocket frame (RFC 6455 5.2), as a server sends it.
-
-    :param payload: the frame's payload.
-    :param opcode: ``OP_TEXT`` (default) or ``OP_BINARY``.
-    :param rsv: reserved bits of the first byte: 0 (default), or ``0x40``
-        for a permessage-deflate compressed message.
-    """
-    first = _FIN | rsv | opcode
-    length = len(payload)
-    if length < 126:
-        return bytes((first, length)) + payload
-    if length < 65536:
-        return _LEN16(first, 126, length) + payload
-    return _LEN64(first, 127, length) + payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,34 +111,6 @@ class CountingQueue(asyncio.Queue[Any]):
         if item is not None:
             self.bytes -= packet_size(item)
         return item
-
-
-class Deflater:
-    """permessage-deflate (RFC 7692) for one connection's outgoing messages.
-
-    :param wbits: the window size the handshake agreed on (9-15).
-    :param no_context_takeover: start each message with a fresh compressor
-        (the client asked for ``server_no_context_takeover``).
-    """
-
-    __slots__ = ("_compressor", "no_context_takeover", "wbits")
-
-    def __init__(self, wbits: int, no_context_takeover: bool) -> None:
-        self.wbits = wbits
-        self.no_context_takeover = no_context_takeover
-        self._compressor = self._new()
-
-    def _new(self) -> Any:
-        return zlib.compressobj(zlib.Z_BEST_SPEED, zlib.DEFLATED, -self.wbits)
-
-    def frame(self, payload: bytes, opcode: int) -> bytes:
-        """The compressed frame carrying ``payload``."""
-        data = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        if data.endswith(_DEFLATE_TAIL):
-            data = data[:-4]
-        if self.no_context_takeover:
-            self._compressor = self._new()
-        return frame(data, opcode, _RSV1)
 
 
 class Flusher:
@@ -396,7 +335,7 @@ class Outbox:
     async def _drain(self) -> None:
         try:
             # aiohttp's wait for resume_writing (its own writer uses it too);
-            # tests/test_transport.py fails loudly if it changes.
+            # tests/test_transport_internals.py fails loudly if it changes.
             await self._protocol._drain_helper()
         except ConnectionError:  # the transport is gone: flush() sees it closing
             pass

@@ -36,7 +36,8 @@ from engineio import exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
-from roomkit.outbox import Backlog, CountingQueue, Deflater, Flusher, Outbox
+from roomkit.outbox import Backlog, CountingQueue, Flusher, Outbox
+from roomkit.wsframe import Deflater
 
 __all__ = ["SLOW_CONSUMER", "DirectSocket", "TransportOptions", "install"]
 
@@ -211,7 +212,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
 
     def _open_outbox(self, ws: web.WebSocketResponse) -> Outbox:
         """Make the queue an :class:`Outbox`, moving over what was queued."""
-        writer = ws._writer  # aiohttp's; tests/test_transport.py pins its shape
+        writer = ws._writer  # aiohttp's; tests/test_transport_internals.py pins its shape
         assert writer is not None  # prepared
         deflater = Deflater(int(ws.compress), writer.notakeover) if ws.compress else None
         wire = self.wire

@@ -26,9 +26,9 @@ from rawclient import RawClient
 
 from roomkit import Limits, Settings, create_app
 from roomkit.fanout import DirectFanoutManager
-from roomkit.outbox import Deflater
 from roomkit.testing import RecordingClient, RunningServer, connect, serve
 from roomkit.transport import DirectSocket, TransportOptions
+from roomkit.wsframe import Deflater
 
 REPO = Path(__file__).resolve().parent.parent
 NS = "/fan"
