@@ -318,3 +318,23 @@ async def test_official_js_client_on_every_transport_gets_a_burst_in_order(
     for name, extensions in report["extensions"].items():
         if extensions is not None:  # on websocket: deflate offered, accepted only when allowed
             assert ("permessage-deflate" in extensions) is compression, (name, extensions)
+
+
+@pytest.mark.redis
+async def test_emits_relayed_through_redis_take_the_direct_path(redis_url: str) -> None:
+    settings = Settings(metrics_interval=0, redis_url=redis_url)
+    async with serve(create_app(settings)) as one, serve(create_app(settings)) as two:
+        here = await connect(one.url, "here")
+        there = await connect(two.url, "there", transports=("polling", "websocket"))
+        for each in (here, there):
+            assert (await each.call("join room", "across"))["ok"] is True
+        assert (await here.call("message", {"room": "across", "text": "hi"}))["ok"] is True
+        assert (await there.wait_for("message"))["text"] == "hi"
+        await here.call("leave room", "across")
+        for server, client in ((one, here), (two, there)):
+            eio_sid = server.sio.manager.eio_sid_from_sid(client.sid, "/chat")
+            socket = server.sio.eio.sockets[eio_sid]
+            assert type(socket) is DirectSocket
+            assert type(socket.queue).__name__ == "Outbox"
+        await here.disconnect()
+        await there.disconnect()
