@@ -41,8 +41,15 @@ PACKAGES: list[tuple[str, tuple[str, ...]]] = [
     ("roomkit: direct fan-out, frames, outboxes", ("roomkit/fanout", "roomkit/outbox")),
     ("roomkit: websocket reading loop", ("roomkit/transport",)),
     ("roomkit: chat events, validation", ("roomkit/",)),
-    ("socket.io: emit loop, one task per recipient", ("socketio/",)),
-    ("engine.io: per-recipient queue and writer task", ("engineio/",)),
+    # On roomkit's direct path socket.io only lists a room's members and
+    # encodes and decodes packets, engine.io only decodes and dispatches
+    # incoming ones; on python-socketio's own path they also run a task, a
+    # queue hand-off and a writer wake-up per recipient.
+    ("socket.io: room members, packet encoding and decoding", ("socketio/",)),
+    (
+        "engine.io: incoming packets, sockets (queues and writer tasks on its own path)",
+        ("engineio/",),
+    ),
     ("aiohttp websocket: frame building, reading", ("aiohttp/",)),
     ("asyncio queues", ("asyncio/queues",)),
     ("asyncio tasks, transports and event loop", ("asyncio/", "_asynciomodule", "uvloop")),

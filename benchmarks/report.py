@@ -118,8 +118,31 @@ def _fanout_sections(fanout: dict[str, Any]) -> list[str]:
             row += [_number(latency.get("p50_ms"), 2), _number(latency.get("p99_ms"), 2)]
         rows.append(row)
     out += _table(header, rows)
+    out += ["", *_p99_spread(sizes)]
     out += ["", "![throughput and p99 latency against room size](benchmarks.png)", ""]
     return out
+
+
+def _p99_spread(sizes: dict[str, Any]) -> list[str]:
+    """One sentence: the lowest and highest per-run p99 of roomkit and Node."""
+    parts = []
+    for size, at_size in sizes.items():
+        ranges = []
+        for name in ("roomkit", "node"):
+            runs = at_size["servers"].get(name, {}).get("latency", {}).get("runs", [])
+            p99s = [run["p99_ms"] for run in runs if isinstance(run.get("p99_ms"), int | float)]
+            if p99s:
+                ranges.append(f"{name} {min(p99s):.1f}-{max(p99s):.1f} ms")
+        if ranges:
+            parts.append(f"N={size}: " + ", ".join(ranges))
+    if not parts:
+        return []
+    return [
+        "p99 of single runs, lowest to highest, in this invocation ("
+        + "; ".join(parts)
+        + "): on a shared machine one run's p99 can move by more than the difference "
+        "between servers, so a p99 ratio needs several invocations."
+    ]
 
 
 def _rate(at_size: dict[str, Any], name: str) -> float | None:
