@@ -112,6 +112,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     queue: CountingQueue | Outbox
     connected: bool
     last_ping: float | None
+    ping_timer: asyncio.TimerHandle | None
 
     @classmethod
     def adopt(cls, socket: AsyncSocket, wire: _Wire) -> DirectSocket:
@@ -120,6 +121,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         socket.__class__ = cls
         direct: DirectSocket = socket
         direct.wire = wire
+        direct.ping_timer = None
         old = socket.queue
         direct.queue = CountingQueue(wire.options.backlog, direct._slow_consumer)
         while not old.empty():
@@ -151,7 +153,9 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         # then sends; a timer does the same for a fraction of the memory.
         if self.last_ping:
             self.last_ping = None
-            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+            self.ping_timer = asyncio.get_running_loop().call_later(
+                self.server.ping_interval, self._ping
+            )
 
     def _ping(self) -> None:
         if not self.closing and not self.closed:
@@ -162,6 +166,11 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         self, wait: bool = True, abort: bool = False, reason: str | None = None
     ) -> None:
         await super().close(wait=wait, abort=abort, reason=reason)
+        if self.ping_timer is not None:
+            # The timer holds the socket, and through it the connection's
+            # buffers, until it fires: up to ping_interval after the close.
+            self.ping_timer.cancel()
+            self.ping_timer = None
         if type(self.queue) is Outbox:
             # The websocket ends once the CLOSE packet is out. (engine.io waits
             # for the client to close it, or for a ping cycle of silence: its
