@@ -179,7 +179,10 @@ def _busy_machine_warning(fanout: dict[str, Any]) -> list[str]:
         figures["throughput"]["server_cpu"]
         for at_size in fanout.get("sizes", {}).values()
         for name, figures in at_size["servers"].items()
-        if name != "node" and isinstance(figures["throughput"].get("server_cpu"), int | float)
+        if name != "node"
+        and isinstance(figures["throughput"].get("server_cpu"), int | float)
+        # A server waiting for a saturated load generator is not starved.
+        and not _loadgen_bound(at_size, name)
     ]
     if not shares or min(shares) >= 0.9:
         return []
@@ -229,6 +232,8 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
             cpu = _cpu_ratio(at_size, mine, theirs)
             if ratio is not None and cpu is not None:
                 text += f" ({cpu:.2f}x)"
+            if ratio is not None and _loadgen_bound(at_size, mine):
+                text += " †"
             cells.append(text)
         if any(cell != "n/a" for cell in cells):
             rows.append([f"{mine} / {theirs}", meaning, *cells])
@@ -244,7 +249,24 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
     if any(cell != "n/a" for cell in cells):
         rows.append(["node p99 / roomkit p99", "paced latency (target >= 1)", *cells])
     out += _table(header, rows)
+    out += [
+        "",
+        "† the load generator, not this server, was the limit (its busiest process used "
+        f"{LOADGEN_BOUND:.0%} or more of its core, the server less): the rate ratio is a "
+        "lower bound; the CPU ratio in brackets is what the servers themselves need.",
+    ]
     return [*out, ""]
+
+
+LOADGEN_BOUND = 0.9
+
+
+def _loadgen_bound(at_size: dict[str, Any], name: str) -> bool:
+    figures = at_size["servers"].get(name, {}).get("throughput", {})
+    loadgen, server = figures.get("loadgen_max_process_cpu"), figures.get("server_cpu")
+    if not isinstance(loadgen, int | float) or not isinstance(server, int | float):
+        return False
+    return loadgen >= LOADGEN_BOUND and server < loadgen
 
 
 # Measured once (not by make bench): tracemalloc in a `roomkit serve` process,
