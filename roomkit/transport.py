@@ -25,6 +25,7 @@ engine.io's; tests/test_transport.py compares them with real clients.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ logger = logging.getLogger("roomkit")
 
 SLOW_CONSUMER = "slow consumer"
 _PING = eio_packet.Packet(eio_packet.PING)
+# Ping timers run in this empty context instead of a copy of the caller's each.
+_TIMER_CONTEXT = contextvars.Context()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +157,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         if self.last_ping:
             self.last_ping = None
             self.ping_timer = asyncio.get_running_loop().call_later(
-                self.server.ping_interval, self._ping
+                self.server.ping_interval, self._ping, context=_TIMER_CONTEXT
             )
 
     def _ping(self) -> None:
@@ -252,9 +255,12 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             self.upgraded = True
         outbox = self._open_outbox(ws)
         while True:
-            data = await self._receive_text_or_binary(ws)
-            if data is None:
+            # ws.receive() directly, not _receive_text_or_binary: every idle
+            # connection waits here, and each nested coroutine costs memory.
+            message = await ws.receive()
+            if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
                 break
+            data: str | bytes = message.data
             try:
                 pkt = eio_packet.Packet(encoded_packet=data)
             except Exception:  # not an engine.io packet: engine.io gives up too
