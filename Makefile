@@ -74,7 +74,7 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 soak: setup
-	$(BIN)/python -m pytest -m slow tests/test_soak.py --soak-cycles 2000
+	$(BIN)/python -m pytest -m slow tests/test_soak.py tests/test_backlog.py --soak-cycles 2000 --backlog-seconds 60
 	$(BIN)/python -m pytest -s tests/test_storms.py --storm-members 3000
 
 clean:

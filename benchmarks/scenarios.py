@@ -53,7 +53,10 @@ class Config:
 
     :param sizes: receivers in the room for the fan-out and latency runs.
     :param runs: measured runs per figure (the median is reported).
-    :param deliveries: deliveries per fan-out burst (messages = deliveries / N).
+    :param deliveries: deliveries per fan-out burst (messages = deliveries / N),
+        unless ``burst_messages`` names the size.
+    :param burst_messages: messages per burst for some sizes: N=200 gets 1,000
+        (the issue's "room of 200, burst of 1,000").
     :param latency_load: deliveries per second while measuring latency.
     :param latency_seconds: how long the sender sends in a latency run.
     :param servers: names from :data:`~benchmarks.servers.SERVER_KINDS` to compare.
@@ -69,9 +72,10 @@ class Config:
     :param loadgen_cpu: the load generator's core (None: not pinned).
     """
 
-    sizes: list[int] = field(default_factory=lambda: [100, 500])
+    sizes: list[int] = field(default_factory=lambda: [100, 200, 500])
     runs: int = 3
     deliveries: int = 60_000
+    burst_messages: dict[int, int] = field(default_factory=lambda: {200: 1000})
     latency_load: float = 5_000.0
     latency_seconds: float = 1.0
     servers: list[str] = field(default_factory=lambda: list(SERVER_KINDS))
@@ -265,7 +269,9 @@ async def fanout(config: Config, client_kind: str) -> dict[str, Any]:
     kinds = config.kinds()
     out: dict[str, Any] = {"servers": [kind.name for kind in kinds], "sizes": {}}
     for receivers in config.sizes:
-        messages = max(10, round(config.deliveries / receivers))
+        messages = config.burst_messages.get(
+            receivers, max(10, round(config.deliveries / receivers))
+        )
         latency_rate = config.latency_load / receivers
         latency_messages = max(5, round(latency_rate * config.latency_seconds))
         timeout = config.burst_timeout(messages * receivers)
@@ -312,8 +318,7 @@ async def fanout(config: Config, client_kind: str) -> dict[str, Any]:
 async def memory(config: Config, client_kind: str) -> dict[str, Any]:
     """Server RSS with one idle connection, then with ``memory_clients`` more."""
     out: dict[str, Any] = {"clients": config.memory_clients, "servers": {}}
-    # The prototype differs from bare-uvloop only in how it broadcasts.
-    for kind in (kind for kind in config.kinds() if kind.name != "bare-direct"):
+    for kind in config.kinds():
         with _servers([kind], config) as (server,):
             async with _rooms(
                 [[server]],

@@ -116,6 +116,12 @@ SERVER_KINDS = {
     for kind in (
         ServerKind("roomkit", "roomkit serve (defaults)", "roomkit"),
         ServerKind(
+            "roomkit-deflate",
+            "roomkit serve --websocket-compression",
+            "roomkit",
+            options=("--websocket-compression",),
+        ),
+        ServerKind(
             "roomkit-uvloop",
             "roomkit serve --loop uvloop --gc-threshold 0",
             "roomkit",
@@ -133,7 +139,7 @@ SERVER_KINDS = {
         ServerKind("bare-uvloop", "bare python-socketio (uvloop)", "bare", "uvloop"),
         ServerKind(
             "bare-direct",
-            "bare python-socketio (uvloop), prototype direct fan-out",
+            "bare python-socketio (uvloop) + roomkit's direct fan-out and transport",
             "bare",
             "uvloop",
             ("--fanout", "direct"),

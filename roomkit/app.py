@@ -15,12 +15,14 @@ from aiohttp import web
 from roomkit.admin import METRICS_ROOM, AdminNamespace
 from roomkit.chat import ChatNamespace
 from roomkit.engine import host_guard
+from roomkit.outbox import Backlog
 from roomkit.room_index import IndexedFanoutManager
 from roomkit.server import RoomkitServer, close_connections
 from roomkit.settings import Settings
 from roomkit.stores import store_from_url
 from roomkit.stores.base import RoomStore
 from roomkit.tokens import user_token_middleware
+from roomkit.transport import TransportOptions
 
 __all__ = [
     "ADMIN_KEY",
@@ -62,6 +64,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
         timeout=load.redis_timeout,
         max_connections=load.redis_max_connections,
     )
+    transport = TransportOptions(
+        backlog=Backlog(settings.limits.max_backlog_bytes, settings.limits.max_backlog_packets),
+        compression=settings.websocket_compression,
+    )
     redis_manager = None
     if settings.redis_url:  # imported only when used, like the store's backend
         from roomkit.redis_manager import RedisManager
@@ -70,10 +76,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
             settings.redis_url,
             max_connections=load.redis_max_connections,
             relay_timeout=load.relay_timeout,
+            transport=transport,
         )
     sio = RoomkitServer(
         # Without Redis, broadcasts still skip python-socketio's task per recipient.
-        client_manager=redis_manager if redis_manager is not None else IndexedFanoutManager(),
+        client_manager=redis_manager
+        if redis_manager is not None
+        else IndexedFanoutManager(transport),
         async_mode="aiohttp",
         cors_allowed_origins=settings.cors_allowed_origins,
         max_http_buffer_size=settings.limits.max_payload_bytes,

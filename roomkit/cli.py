@@ -49,6 +49,10 @@ GC_THRESHOLD = 100_000
 
 ALLOWED_HOSTS_ENV = "ROOMKIT_ALLOWED_HOSTS"
 TRUSTED_PROXIES_ENV = "ROOMKIT_TRUSTED_PROXIES"
+MAX_BACKLOG_BYTES_ENV = "ROOMKIT_MAX_BACKLOG_BYTES"
+MAX_BACKLOG_PACKETS_ENV = "ROOMKIT_MAX_BACKLOG_PACKETS"
+WEBSOCKET_COMPRESSION_ENV = "ROOMKIT_WEBSOCKET_COMPRESSION"
+DEFAULT_LIMITS = Limits()
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -88,6 +92,27 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="address of a reverse proxy whose X-Forwarded-* headers are believed; "
         f"repeatable (default: ${TRUSTED_PROXIES_ENV}, comma-separated; none)",
     )
+    serve.add_argument(
+        "--max-backlog-bytes",
+        type=int,
+        default=_env_int(MAX_BACKLOG_BYTES_ENV, DEFAULT_LIMITS.max_backlog_bytes),
+        help="bytes waiting for one client before it is cut off as a slow consumer "
+        f"(${MAX_BACKLOG_BYTES_ENV}, {DEFAULT_LIMITS.max_backlog_bytes})",
+    )
+    serve.add_argument(
+        "--max-backlog-packets",
+        type=int,
+        default=_env_int(MAX_BACKLOG_PACKETS_ENV, DEFAULT_LIMITS.max_backlog_packets),
+        help="packets waiting for one client before it is cut off as a slow consumer "
+        f"(${MAX_BACKLOG_PACKETS_ENV}, {DEFAULT_LIMITS.max_backlog_packets})",
+    )
+    serve.add_argument(
+        "--websocket-compression",
+        action="store_true",
+        default=os.environ.get(WEBSOCKET_COMPRESSION_ENV, "") == "1",
+        help="accept permessage-deflate when clients offer it; costs CPU per recipient "
+        f"(${WEBSOCKET_COMPRESSION_ENV}=1; off)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     serve.add_argument(
         "--loop",
@@ -123,6 +148,15 @@ def _add_load_flags(serve: argparse.ArgumentParser) -> None:
             metavar=kind.__name__.upper(),
             help=f"env {env} ({limit.default})",
         )
+
+
+def _env_int(name: str, default: int) -> int:
+    """The integer in environment variable ``name``, or ``default`` when unset or empty."""
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise SystemExit(f"roomkit: {name} must be an integer, not {value!r}") from None
 
 
 def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -189,7 +223,13 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
             f"roomkit: {ADMIN_TOKEN_ENV} must have at least {MIN_ADMIN_TOKEN_LENGTH} "
             "characters (unset it to get a random one)"
         )
-    limits = Limits(rate_limit=not args.no_rate_limit)
+    if args.max_backlog_bytes < 1 or args.max_backlog_packets < 1:
+        raise SystemExit("roomkit: the backlog limits must be positive")
+    limits = Limits(
+        rate_limit=not args.no_rate_limit,
+        max_backlog_bytes=args.max_backlog_bytes,
+        max_backlog_packets=args.max_backlog_packets,
+    )
     load = LoadLimits(
         **{f.name: getattr(args, f"load_{f.name}") for f in dataclasses.fields(LoadLimits)}
     )
@@ -204,6 +244,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
         allowed_hosts=_listed(args.allowed_host, ALLOWED_HOSTS_ENV),
         trusted_proxies=_listed(args.trusted_proxy, TRUSTED_PROXIES_ENV),
         load=load,
+        websocket_compression=args.websocket_compression,
     )
 
 

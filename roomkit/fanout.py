@@ -1,4 +1,4 @@
-"""Room broadcasts without one asyncio task per recipient.
+"""Room broadcasts without one asyncio task per recipient, one frame for all.
 
 python-socketio's ``AsyncManager.emit`` encodes a broadcast once and then
 creates one task per recipient; each task goes through
@@ -7,7 +7,9 @@ which checks the ping timeout and puts the packet on that connection's
 queue. None of those steps has to wait (the queue is unbounded), so the tasks
 only cost time: docs/benchmarks.md ("Where the time goes") measures them as
 the largest share of a room broadcast. :class:`DirectFanoutManager` does the
-same checks and puts the packet on each queue directly.
+same checks and puts the packet on each queue directly; for connections on
+the websocket transport (see :mod:`roomkit.transport`) it builds the
+websocket frame once and hands the same bytes to each of them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
+
+from roomkit.outbox import Outbox
+from roomkit.transport import TransportOptions, install
+from roomkit.wsframe import frame
 
 __all__ = ["DirectFanoutManager"]
 
@@ -32,16 +38,27 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
     with binary attachments (several engine.io packets per recipient) take
     python-socketio's path unchanged.
 
-    Takes no arguments. Pass an instance as ``client_manager`` to
-    ``socketio.AsyncServer``; :class:`roomkit.redis_manager.RedisManager`
-    inherits it so that Redis-relayed emits are delivered the same way.
+    Pass an instance as ``client_manager`` to ``socketio.AsyncServer``; it
+    installs :mod:`roomkit.transport` on that server's engine.io.
+    :class:`roomkit.redis_manager.RedisManager` inherits it so that
+    Redis-relayed emits are delivered the same way.
+
+    :param transport: how connections are written to (backlog bound,
+        compression). Default: :class:`~roomkit.transport.TransportOptions`'
+        defaults.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, transport: TransportOptions | None = None) -> None:
         super().__init__()
+        self.transport_options = transport or TransportOptions()
         # Closes started for connections whose ping timed out. The event loop
         # holds tasks only weakly, so they are kept here until they finish.
         self._closing: set[asyncio.Task[Any]] = set()
+
+    def set_server(self, server: socketio.AsyncServer) -> None:
+        """python-socketio's hook, called once by the server this manager serves."""
+        super().set_server(server)
+        install(server.eio, self.transport_options)
 
     async def emit(
         self,
@@ -89,7 +106,11 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         if isinstance(encoded, list):  # binary attachments: one packet each, in order
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
             return
-        message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        # Server frames are not masked: one frame serves every websocket
+        # recipient; the engine.io packet is made only for queued ones.
+        payload = ("4" + encoded).encode()
+        ready_frame = frame(payload)
+        message = None
         skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         eio = self.server.eio
         sockets = eio.sockets
@@ -115,7 +136,13 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
                 if not socket.closing:
                     self._start_close(socket, eio.reason.PING_TIMEOUT)
                 continue
-            socket.queue.put_nowait(message)
+            queue = socket.queue
+            if type(queue) is Outbox:
+                queue.push(payload, ready_frame)
+            else:
+                if message is None:
+                    message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+                queue.put_nowait(message)
 
     def _start_close(self, socket: Any, reason: str) -> None:
         # abort=False, as in engine.io: the close tries to tell the client.

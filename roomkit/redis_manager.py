@@ -51,6 +51,7 @@ from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
 from roomkit.relay import mark_relay_failed
 from roomkit.room_index import RoomIndexMixin
+from roomkit.transport import TransportOptions
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as deadline
@@ -200,6 +201,8 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
     :param max_connections: size of the publishing connection pool. Default 4.
     :param relay_timeout: seconds one publish may take, waiting for a pooled
         connection included. Default 1.
+    :param transport: how this server's connections are written to (see
+        :class:`~roomkit.fanout.DirectFanoutManager`). Default: the defaults.
     """
 
     def __init__(
@@ -211,9 +214,13 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         ready_timeout: float = 5.0,
         max_connections: int = 4,
         relay_timeout: float = 1.0,
+        transport: TransportOptions | None = None,
     ) -> None:
         # RoomIndexMixin passes these on to AsyncRedisManager.
         super().__init__(url, channel=channel, redis_options=redis_client_options())
+        # After super().__init__ (whose chain gives DirectFanoutManager no
+        # arguments); the server reads it later, in set_server.
+        self.transport_options = transport or TransportOptions()
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
         self.max_connections = max_connections

@@ -70,6 +70,15 @@ class Limits:
     :param log_interval: seconds between log lines about the same kind of
         refusal (bad packets, wrong admin tokens, refused connections); the
         next line says how many were left out. Default 10.
+
+    Outgoing backlog (see docs/security.md, "Slow consumers"):
+
+    :param max_backlog_bytes: bytes that may wait to be sent to one
+        connection (queued, and buffered by its transport) before it is
+        disconnected as a slow consumer. Default 4 MiB (a ``list rooms``
+        reply with 10,000 rooms, about 3.2 MB, fits).
+    :param max_backlog_packets: packets that may wait to be sent to one
+        connection before it is disconnected as a slow consumer. Default 5000.
     """
 
     max_text_length: int = 2000
@@ -92,6 +101,9 @@ class Limits:
     admin_attempts_burst: int = 5
     max_poll_gap: float = 10.0
     log_interval: float = 10.0
+    # Outgoing backlog.
+    max_backlog_bytes: int = 4 * 1024 * 1024
+    max_backlog_packets: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +206,10 @@ class Settings:
     :param trusted_proxies: addresses of reverse proxies whose
         ``X-Forwarded-For``/``-Proto``/``-Host`` headers are believed; from any
         other peer those headers are dropped. Default empty.
+    :param websocket_compression: accept permessage-deflate when a client
+        offers it (browsers always do). Each message is then compressed once
+        per recipient; docs/benchmarks.md measures the cost. Default False:
+        declined, as Node's socket.io does by default.
 
     Load:
 
@@ -214,6 +230,7 @@ class Settings:
     # Where requests come from.
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    websocket_compression: bool = False
     # Load.
     load: LoadLimits = field(default_factory=LoadLimits)
 

@@ -313,6 +313,11 @@ class RecordingClient:
         """Close the connection (safe when already closed)."""
         await self.sio.disconnect()
         await self._http.close()
+        # A polling client whose session was closed under it (see
+        # _disconnected) opens one of its own for its last requests.
+        spare = self.sio.eio.http
+        if spare is not None and spare is not self._http and not spare.closed:
+            await spare.close()
 
 
 def _pack(args: Sequence[Any]) -> Any:
@@ -332,8 +337,9 @@ async def connect(
     namespace: str = "/chat",
     auth: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    transports: Sequence[str] = ("websocket",),
 ) -> RecordingClient:
-    """Connect a :class:`RecordingClient` over websocket.
+    """Connect a :class:`RecordingClient` (over websocket unless told otherwise).
 
     :param url: the server's URL, e.g. ``server.url``.
     :param name: the client's label; also sent as ``auth.name`` unless ``auth``
@@ -341,6 +347,9 @@ async def connect(
     :param namespace: the namespace to join. Default ``"/chat"``.
     :param auth: the handshake ``auth`` payload. Default ``{"name": name}``.
     :param timeout: seconds to wait for the namespace to accept. Default 3.
+    :param transports: engine.io transports the client may use:
+        ``("polling",)`` stays on long-polling, ``("polling", "websocket")``
+        starts polling and upgrades. Default ``("websocket",)``.
     :raises ConnectRefused: with the server's reason when the namespace refuses.
     """
     client = RecordingClient(name, namespace)
@@ -349,7 +358,7 @@ async def connect(
             url,
             namespaces=[namespace],
             auth=dict(auth) if auth is not None else {"name": name},
-            transports=["websocket"],
+            transports=list(transports),
             wait_timeout=timeout,
         )
     except socketio.exceptions.ConnectionError as error:

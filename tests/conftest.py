@@ -29,6 +29,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=300,
         help="clients joining one room at once in tests/test_storms.py (300)",
     )
+    # `make soak` runs tests/test_backlog.py with --backlog-seconds 60.
+    parser.addoption(
+        "--backlog-seconds",
+        type=float,
+        default=0.0,
+        help="least seconds of sending to silent clients in tests/test_backlog.py "
+        "(0: until they are cut off)",
+    )
 
 
 @pytest.fixture

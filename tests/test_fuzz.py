@@ -659,8 +659,8 @@ RAW_PACKETS = [
     "4",
     "9",
     "42/chat," + json.dumps(["message", {"room": "general", "text": "x"}]) + "]]",
-    # An empty frame makes python-engineio (4.15) leave its websocket loop
-    # without cleaning up; the ping timeout then reaps the connection.
+    # Not an engine.io packet: roomkit's transport closes the connection
+    # (python-engineio's own loop lingered until the ping timeout).
     "",
 ]
 

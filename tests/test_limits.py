@@ -47,6 +47,8 @@ def test_default_limits() -> None:
         admin_attempts_burst=5,
         max_poll_gap=10.0,
         log_interval=10.0,
+        max_backlog_bytes=4 * 1024 * 1024,
+        max_backlog_packets=5000,
     )
 
 

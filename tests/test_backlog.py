@@ -1,0 +1,320 @@
+"""Every connection's outgoing backlog is bounded: a client that does not read is
+cut off as a slow consumer, with one log line, and the others are served.
+
+The slow clients are hand-written: a websocket on a raw TCP socket with a tiny
+receive buffer that stops reading once it is in a room, and a long-polling
+session that never polls again. The memory test runs ``roomkit serve`` as a
+real process and reads its resident memory before, during and after; its full
+size (60 s, as in the report that found the problem) runs in ``make soak``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from rawclient import RawClient
+
+from roomkit import Limits, Settings, create_app
+from roomkit.app import CHAT_KEY, SERVER_KEY, STORE_KEY
+from roomkit.stores.base import Member, Room
+from roomkit.testing import RunningServer, connect, free_port, serve
+
+REPO = Path(__file__).resolve().parent.parent
+BUSY = "busy"
+
+
+class SilentSocket:
+    """A /chat client on a raw socket: it reads until it is in ``room``, then never again.
+
+    Its receive buffer is made small so that the server feels it at once.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def join(cls, url: str, room: str, name: str = "silent") -> SilentSocket:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=raw)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        client = cls(reader, writer)
+        await client.until(lambda text: text.startswith("0"))
+        client.send(RawClient.connect_packet("/chat", {"name": name}))
+        await client.until(lambda text: text.startswith("40/chat,"))
+        client.send(RawClient.event_packet("/chat", "join room", room, ack=1))
+        await client.until(lambda text: text.startswith("43/chat,1"))
+        return client
+
+    def send(self, text: str) -> None:
+        """One masked text frame (a zero mask: the XOR changes nothing)."""
+        payload = text.encode()
+        assert len(payload) < 126
+        self.writer.write(bytes((0x81, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+
+    async def until(self, wanted: object) -> str:
+        """Read frames until one whose text satisfies ``wanted``."""
+
+        async def read() -> str:
+            while True:
+                _, second = await self.reader.readexactly(2)
+                length = second & 0x7F
+                if length >= 126:
+                    size = 2 if length == 126 else 8
+                    length = int.from_bytes(await self.reader.readexactly(size), "big")
+                text = (await self.reader.readexactly(length)).decode()
+                if wanted(text):  # type: ignore[operator]
+                    return text
+
+        return await asyncio.wait_for(read(), 3)
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings that cut a slow consumer off (one per connection)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and "slow consumer" in r.getMessage()
+    ]
+
+
+@pytest.fixture
+async def small_backlog() -> AsyncIterator[RunningServer]:
+    limits = Limits(rate_limit=False, max_backlog_bytes=256 * 1024, max_backlog_packets=100)
+    async with serve(create_app(Settings(metrics_interval=0, limits=limits))) as running:
+        yield running
+
+
+async def test_websocket_client_that_stops_reading_is_cut_off(
+    small_backlog: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = small_backlog
+    chat = server.app[CHAT_KEY]
+    bystander = await connect(server.url, "bystander")
+    await bystander.call("join room", BUSY)
+    silent = await SilentSocket.join(server.url, BUSY)
+    silent_sids = set(chat.connections) - {bystander.sid}
+    sio, text = server.app[SERVER_KEY], "x" * 8192
+    sent = 0
+    try:
+        while set(chat.connections) & silent_sids and sent < 3000:  # 24 MB at most
+            for _ in range(16):
+                await sio.emit("message", {"n": sent, "text": text}, room=BUSY, namespace="/chat")
+                sent += 1
+            # The bystander keeps up; the loop runs between batches.
+            await bystander.wait_for("message", where=lambda m, last=sent - 1: m["n"] == last)
+    finally:
+        silent.close()
+    assert not set(chat.connections) & silent_sids, f"still connected after {sent} messages"
+    assert len(slow_lines(caplog)) == 1
+    assert [m["n"] for m in bystander.events("message")] == list(range(sent))
+    await bystander.disconnect()
+
+
+async def test_polling_client_that_stops_polling_is_cut_off(
+    small_backlog: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = small_backlog
+    chat = server.app[CHAT_KEY]
+    async with aiohttp.ClientSession() as http:
+        raw = RawClient(http, server.url)
+        await raw.open_polling()
+        await raw.post(RawClient.connect_packet("/chat", {"name": "idle"}))
+        assert (await raw.get())[0].startswith("40/chat,")
+        sid = next(iter(chat.connections))
+        sio = server.app[SERVER_KEY]
+        with LogWaiter(f"disconnect {sid} on /chat (slow consumer)") as cut_off:
+            for number in range(101):  # one past max_backlog_packets
+                await sio.emit("note", number, to=sid, namespace="/chat")
+            await asyncio.wait_for(cut_off.seen.wait(), 3)
+    assert sid not in chat.connections
+    assert len(slow_lines(caplog)) == 1
+
+
+class LogWaiter(logging.Handler):
+    """``with LogWaiter(text) as waiter``: ``waiter.seen`` is set once roomkit
+    logs a line containing ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+    def __enter__(self) -> LogWaiter:
+        logger = logging.getLogger("roomkit")
+        self.level = logger.level
+        logger.setLevel(logging.INFO)  # the disconnect lines are INFO
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logger = logging.getLogger("roomkit")
+        logger.removeHandler(self)
+        logger.setLevel(self.level)
+
+
+async def test_list_rooms_asked_by_a_client_that_does_not_read_is_bounded(
+    small_backlog: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hardening report: a non-reading client asking for a large room list
+    # again and again (here 500 rooms, about 60 KB a reply; limit 256 KiB).
+    server = small_backlog
+    store, chat = server.app[STORE_KEY], server.app[CHAT_KEY]
+    for index in range(500):
+        await store.create_room(
+            Room(name=f"room-{index:04}", topic="t" * 60), Member(f"sid{index}", "owner")
+        )
+    bystander = await connect(server.url, "bystander")
+    silent = await SilentSocket.join(server.url, BUSY)
+    silent_sids = set(chat.connections) - {bystander.sid}
+    try:
+        for ack in range(2, 400):
+            silent.send(RawClient.event_packet("/chat", "list rooms", ack=ack))
+            if ack % 10 == 0:
+                # The bystander is answered all along.
+                assert (await bystander.call("list rooms"))["ok"] is True
+                if not set(chat.connections) & silent_sids:
+                    break
+    finally:
+        silent.close()
+    assert not set(chat.connections) & silent_sids
+    assert len(slow_lines(caplog)) == 1
+    await bystander.disconnect()
+
+
+# -- a real `roomkit serve`: resident memory before, during and after ----------------
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+@contextlib.asynccontextmanager
+async def serve_process(*options: str) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "roomkit",
+        "serve",
+        "--port",
+        str(port),
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "ROOMKIT_ADMIN_TOKEN": "backlog-test-token"},
+    )
+    assert process.stdout is not None
+    banner = await asyncio.wait_for(process.stdout.readline(), 20)  # printed once listening
+    try:
+        assert b"serving on" in banner, banner
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.communicate(), 10)
+
+
+async def count_cut_off(stream: asyncio.StreamReader, lines: list[str]) -> None:
+    """Collect the server's slow-consumer warnings as they are logged."""
+    while line := (await stream.readline()).decode():
+        if "slow consumer" in line:
+            lines.append(line)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_memory_stays_bounded_with_clients_that_never_read(
+    request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sends into a busy room until every silent client is cut off (and for at
+    least ``seconds``); the kernel's socket buffers (up to 4 MiB each way on
+    Linux loopback) fill first, so that takes several MiB per client."""
+    seconds: float = request.config.getoption("--backlog-seconds")
+    limit = 1024 * 1024
+    slow_count = 3
+    cut_off: list[str] = []
+    async with serve_process(
+        "--no-rate-limit", "--max-backlog-bytes", str(limit), "--log-level", "WARNING"
+    ) as (url, process):
+        assert process.stderr is not None
+        watching = asyncio.create_task(count_cut_off(process.stderr, cut_off))
+        bystander = await connect(url, "bystander")
+        sender = await connect(url, "sender")
+        for each in (bystander, sender):
+            await each.call("join room", BUSY)
+        silent = [await SilentSocket.join(url, BUSY, f"silent{i}") for i in range(slow_count)]
+        before = rss_bytes(process.pid)
+        peak, sent, text = before, 0, "y" * 1900
+        started = time.monotonic()
+        try:
+            # At most 30,000 messages: 57 MB for each silent client.
+            while sent < 30_000 and (
+                len(cut_off) < slow_count or time.monotonic() - started < seconds
+            ):
+                for _ in range(20):
+                    await sender.emit("message", {"room": BUSY, "text": f"{sent:08} {text}"})
+                    sent += 1
+                last = f"{sent - 1:08}"
+                await bystander.wait_for(
+                    "message", where=lambda m, last=last: m["text"].startswith(last), timeout=10
+                )
+                peak = max(peak, rss_bytes(process.pid))
+        finally:
+            for each in silent:
+                each.close()
+        after = rss_bytes(process.pid)
+        received = [int(m["text"][:8]) for m in bystander.events("message")]
+        await bystander.disconnect()
+        await sender.disconnect()
+        process.terminate()
+        await asyncio.wait_for(watching, 10)
+    mib = 1024 * 1024
+    with capsys.disabled():
+        print(
+            f"\nbacklog memory ({time.monotonic() - started:.0f} s, {sent} messages of 2 KB, "
+            f"{slow_count} silent clients, limit {limit // 1024} KiB): RSS before "
+            f"{before / mib:.1f} MiB, peak {peak / mib:.1f} MiB, after {after / mib:.1f} MiB"
+        )
+    assert received == list(range(sent))
+    assert len(cut_off) == slow_count, cut_off
+    # Each silent client may hold its limit plus a write batch in user space;
+    # the rest is the allocator's slack.
+    assert peak - before < slow_count * 2 * limit + 24 * mib
+    # What unbounded queues would have held, for scale.
+    assert sent * 1900 * slow_count > 4 * (peak - before)
