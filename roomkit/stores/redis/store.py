@@ -1,32 +1,5 @@
-"""The Redis :class:`~roomkit.stores.base.RoomStore`: rooms and presence shared by a cluster.
-
-Every server of a cluster points at one Redis. Key layout (``P`` is the prefix,
-``roomkit`` by default; every value is a string, JSON where structured)::
-
-    P:rooms              SET     names of existing rooms
-    P:room:<name>        STRING  the room's JSON (name, topic, created_by,
-                                 created_at, private); never changed after creation
-    P:invited:<name>     SET     display names invited into a private room
-    P:members:<name>     HASH    sid -> {"name": display name, "node": node id}
-    P:sid:<sid>          SET     rooms the connection is in
-    P:nodes              SET     ids of nodes that heartbeat (or did)
-    P:node:<node>        SET     sids that are in at least one room, per node
-    P:alive:<node>       STRING  the node's heartbeat; expires after 3/5 node_ttl
-
-Changes that must not interleave (join creating a room, the last leave
-deleting it, create's exists-check, a sweep) are Lua scripts, which Redis runs
-atomically. Liveness: each node renews its ``alive`` key every ``node_ttl/5``
-seconds and, on the same tick, sweeps every node whose key has expired,
-removing its members exactly as if they had left. A SIGKILLed node's members
-are therefore gone within ``3/5 + 1/5 = 4/5`` of ``node_ttl``.
-
-Recovery: every change this node makes first checks its own ``alive`` key.
-When the key is missing (Redis restarted empty, or this node was swept after a
-long stall) the node reconciles: it writes back every membership of its local
-connections (from :meth:`RedisStore.attach`) with the room data it remembers,
-removes entries of connections it no longer has, and renews its key. The
-heartbeat does the same, so a node recovers within one tick even when idle.
-"""
+"""The Redis :class:`~roomkit.stores.base.RoomStore`; the package docstring gives the
+key layout, :mod:`roomkit.stores.redis.scripts` the atomic changes."""
 
 from __future__ import annotations
 
@@ -60,6 +33,7 @@ from roomkit.stores.base import (
     RoomSummary,
     member_order,
 )
+from roomkit.stores.redis.scripts import LOST, SCRIPTS
 
 __all__ = ["RedisStore", "redacted"]
 
@@ -71,171 +45,7 @@ logger = logging.getLogger("roomkit")
 UNAVAILABLE = (RedisError, OSError, *TIMED_OUT)
 # The only maxmemory-policy under which Redis never deletes roomkit's keys.
 SAFE_POLICY = "noeviction"
-LOST = "lost"  # a script's answer when this node's heartbeat key is missing
 FIRST_RETRY = 0.1
-
-# Shared by the scripts: keys are built from the prefix in ARGV[1]; this store
-# targets one Redis (or one primary), not Redis Cluster (see docs/scaling.md).
-_LUA_PRELUDE = """
-local p = ARGV[1]
-local function drop(name, sid)
-  local mkey = p .. ':members:' .. name
-  local entry = redis.call('HGET', mkey, sid)
-  if not entry then return nil end
-  redis.call('HDEL', mkey, sid)
-  local skey = p .. ':sid:' .. sid
-  redis.call('SREM', skey, name)
-  if redis.call('SCARD', skey) == 0 then
-    redis.call('SREM', p .. ':node:' .. cjson.decode(entry).node, sid)
-  end
-  local left = redis.call('HLEN', mkey)
-  if left == 0 then
-    redis.call('DEL', p .. ':room:' .. name, p .. ':invited:' .. name)
-    redis.call('SREM', p .. ':rooms', name)
-  end
-  return left
-end
-local function add(name, sid, entry, node)
-  redis.call('HSET', p .. ':members:' .. name, sid, entry)
-  redis.call('SADD', p .. ':sid:' .. sid, name)
-  redis.call('SADD', p .. ':node:' .. node, sid)
-  return redis.call('HLEN', p .. ':members:' .. name)
-end
-local function alive(node)
-  return redis.call('EXISTS', p .. ':alive:' .. node) == 1
-end
-"""
-
-# ARGV: prefix, this node, room, sid, member entry, member's node, room JSON
-_CREATE = """
-if not alive(ARGV[2]) then return 'lost' end
-local rkey = p .. ':room:' .. ARGV[3]
-if redis.call('EXISTS', rkey) == 1 then return false end
-redis.call('SET', rkey, ARGV[7])
-redis.call('SADD', p .. ':rooms', ARGV[3])
-return add(ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-"""
-
-# ARGV: prefix, this node, room, sid, member entry, member's node, member's
-# display name, JSON of the public room to create when it does not exist
-_JOIN = """
-if not alive(ARGV[2]) then return 'lost' end
-local name, sid = ARGV[3], ARGV[4]
-local rkey = p .. ':room:' .. name
-local ikey = p .. ':invited:' .. name
-local room = redis.call('GET', rkey)
-local created = 0
-if not room then
-  room = ARGV[8]
-  created = 1
-  redis.call('SET', rkey, room)
-  redis.call('SADD', p .. ':rooms', name)
-end
-local mkey = p .. ':members:' .. name
-if redis.call('HEXISTS', mkey, sid) == 1 then
-  return {room, redis.call('SMEMBERS', ikey), redis.call('HLEN', mkey), 0, 1}
-end
-local meta = cjson.decode(room)
-if meta.private and ARGV[7] ~= meta.created_by
-    and redis.call('SISMEMBER', ikey, ARGV[7]) == 0 then
-  return false
-end
-local count = add(name, sid, ARGV[5], ARGV[6])
-return {room, redis.call('SMEMBERS', ikey), count, created, 0}
-"""
-
-# ARGV: prefix, this node, room, sid
-_LEAVE = """
-if not alive(ARGV[2]) then return 'lost' end
-return drop(ARGV[3], ARGV[4])
-"""
-
-# ARGV: prefix, this node, sid
-_FORGET = """
-if not alive(ARGV[2]) then return 'lost' end
-local rooms = redis.call('SMEMBERS', p .. ':sid:' .. ARGV[3])
-for _, name in ipairs(rooms) do drop(name, ARGV[3]) end
-return rooms
-"""
-
-# ARGV: prefix, this node, room, invitee
-_INVITE = """
-if not alive(ARGV[2]) then return 'lost' end
-local room = redis.call('GET', p .. ':room:' .. ARGV[3])
-if not room then return false end
-local ikey = p .. ':invited:' .. ARGV[3]
-redis.call('SADD', ikey, ARGV[4])
-return {room, redis.call('SMEMBERS', ikey)}
-"""
-
-# ARGV: prefix, this node, heartbeat milliseconds. Renews the heartbeat only
-# when it exists: a missing one means this node must reconcile first.
-_HEARTBEAT = """
-local key = p .. ':alive:' .. ARGV[2]
-if redis.call('PEXPIRE', key, ARGV[3]) == 0 then return 'lost' end
-redis.call('SADD', p .. ':nodes', ARGV[2])
-return 1
-"""
-
-# ARGV: prefix. Removes the members of every node whose heartbeat expired;
-# returns them as a flat list room1, sid1, room2, sid2, ...
-_SWEEP = """
-local gone = {}
-for _, node in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
-  if not alive(node) then
-    local nkey = p .. ':node:' .. node
-    for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
-      for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do
-        drop(name, sid)
-        table.insert(gone, name)
-        table.insert(gone, sid)
-      end
-    end
-    redis.call('DEL', nkey)
-    redis.call('SREM', p .. ':nodes', node)
-  end
-end
-return gone
-"""
-
-# ARGV: prefix, this node, heartbeat milliseconds, then for each room: name,
-# room JSON, created_at, invite list (JSON array). Restores room data this node
-# remembers; when two nodes remember different rooms of one name (one was
-# recreated while Redis was empty), the older room wins.
-_RESTORE_ROOMS = """
-for i = 4, #ARGV, 4 do
-  local name, room, created_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local rkey = p .. ':room:' .. name
-  local current = redis.call('GET', rkey)
-  if (not current) or tonumber(cjson.decode(current).created_at) > created_at then
-    redis.call('SET', rkey, room)
-  end
-  redis.call('SADD', p .. ':rooms', name)
-  for _, invitee in ipairs(cjson.decode(ARGV[i + 3])) do
-    redis.call('SADD', p .. ':invited:' .. name, invitee)
-  end
-end
-redis.call('SET', p .. ':alive:' .. ARGV[2], '1', 'PX', ARGV[3])
-redis.call('SADD', p .. ':nodes', ARGV[2])
-return 1
-"""
-
-# ARGV: prefix, this node, then sid, room, member entry triples to add.
-_RESTORE_MEMBERS = """
-for i = 3, #ARGV, 3 do add(ARGV[i + 1], ARGV[i], ARGV[i + 2], ARGV[2]) end
-return 1
-"""
-
-# ARGV: prefix, this node. Used on clean shutdown.
-_DEPART = """
-local nkey = p .. ':node:' .. ARGV[2]
-for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
-  for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do drop(name, sid) end
-end
-redis.call('DEL', nkey, p .. ':alive:' .. ARGV[2])
-redis.call('SREM', p .. ':nodes', ARGV[2])
-return 1
-"""
 
 
 def redacted(url: str) -> str:
@@ -314,19 +124,7 @@ class RedisStore(RoomStore):
         # Checked by the ticker as well as cancelling it: see cancel_and_wait.
         self._closing = asyncio.Event()
         self._scripts = {
-            name: self.redis.register_script(_LUA_PRELUDE + body)
-            for name, body in {
-                "create": _CREATE,
-                "join": _JOIN,
-                "leave": _LEAVE,
-                "forget": _FORGET,
-                "invite": _INVITE,
-                "heartbeat": _HEARTBEAT,
-                "sweep": _SWEEP,
-                "restore_rooms": _RESTORE_ROOMS,
-                "restore_members": _RESTORE_MEMBERS,
-                "depart": _DEPART,
-            }.items()
+            name: self.redis.register_script(source) for name, source in SCRIPTS.items()
         }
 
     def __repr__(self) -> str:
