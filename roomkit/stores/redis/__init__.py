@@ -33,6 +33,7 @@ heartbeat does the same, so a node recovers within one tick even when idle.
 
 from __future__ import annotations
 
-from roomkit.stores.redis.store import RedisStore, redacted
+from roomkit.stores.redis.node import redacted
+from roomkit.stores.redis.store import RedisStore
 
 __all__ = ["RedisStore", "redacted"]
