@@ -294,7 +294,7 @@ async def test_stopping_a_server_leaves_no_task_of_the_cluster_running(redis_url
 def is_cluster_task(task: asyncio.Task[Any]) -> bool:
     """The manager's listener (``_thread``) or the store's ticker."""
     name = task.get_coro().__qualname__  # type: ignore[union-attr]
-    return name in {"AsyncPubSubManager._thread", "RedisStore._tick_forever"}
+    return name in {"AsyncPubSubManager._thread", "RedisNode._tick_forever"}
 
 
 def two_free_ports() -> int:

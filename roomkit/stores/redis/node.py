@@ -1,31 +1,11 @@
-"""The Redis :class:`~roomkit.stores.base.RoomStore`: rooms and presence shared by a cluster.
+"""This server as a node of a roomkit cluster in Redis: liveness and recovery.
 
-Every server of a cluster points at one Redis. Key layout (``P`` is the prefix,
-``roomkit`` by default; every value is a string, JSON where structured)::
-
-    P:rooms              SET     names of existing rooms
-    P:room:<name>        STRING  the room's JSON (name, topic, created_by,
-                                 created_at, private); never changed after creation
-    P:invited:<name>     SET     display names invited into a private room
-    P:members:<name>     HASH    sid -> {"name": display name, "node": node id}
-    P:sid:<sid>          SET     rooms the connection is in
-    P:nodes              SET     ids of nodes that heartbeat (or did)
-    P:node:<node>        SET     sids that are in at least one room, per node
-    P:alive:<node>       STRING  the node's heartbeat; expires after 3/5 node_ttl
-
-Changes that must not interleave (join creating a room, the last leave
-deleting it, create's exists-check, a sweep) are Lua scripts, which Redis runs
-atomically. Liveness: each node renews its ``alive`` key every ``node_ttl/5``
-seconds and, on the same tick, sweeps every node whose key has expired,
-removing its members exactly as if they had left. A SIGKILLed node's members
-are therefore gone within ``3/5 + 1/5 = 4/5`` of ``node_ttl``.
-
-Recovery: every change this node makes first checks its own ``alive`` key.
-When the key is missing (Redis restarted empty, or this node was swept after a
-long stall) the node reconciles: it writes back every membership of its local
-connections (from :meth:`RedisStore.attach`) with the room data it remembers,
-removes entries of connections it no longer has, and renews its key. The
-heartbeat does the same, so a node recovers within one tick even when idle.
+:class:`RedisNode` owns the connection and everything that keeps this node's
+part of the shared state right, as described in :mod:`roomkit.stores.redis`:
+it heartbeats, sweeps the members of nodes whose heartbeat expired, refuses
+changes while Redis may evict keys, and reconciles (writes this node's local
+memberships back) when Redis lost them. Every call is bounded in time and a
+failing one raises :class:`~roomkit.errors.StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -51,17 +31,10 @@ from roomkit.redis_manager import (
     redis_client,
 )
 from roomkit.settings import DEFAULT_NODE_TTL
-from roomkit.stores.base import (
-    JoinResult,
-    LocalPresence,
-    Member,
-    Room,
-    RoomStore,
-    RoomSummary,
-    member_order,
-)
+from roomkit.stores.base import LocalPresence, Member, Room
+from roomkit.stores.redis.scripts import LOST, SCRIPTS
 
-__all__ = ["RedisStore", "redacted"]
+__all__ = ["RedisNode", "member_entry", "redacted"]
 
 logger = logging.getLogger("roomkit")
 
@@ -71,171 +44,7 @@ logger = logging.getLogger("roomkit")
 UNAVAILABLE = (RedisError, OSError, *TIMED_OUT)
 # The only maxmemory-policy under which Redis never deletes roomkit's keys.
 SAFE_POLICY = "noeviction"
-LOST = "lost"  # a script's answer when this node's heartbeat key is missing
 FIRST_RETRY = 0.1
-
-# Shared by the scripts: keys are built from the prefix in ARGV[1]; this store
-# targets one Redis (or one primary), not Redis Cluster (see docs/scaling.md).
-_LUA_PRELUDE = """
-local p = ARGV[1]
-local function drop(name, sid)
-  local mkey = p .. ':members:' .. name
-  local entry = redis.call('HGET', mkey, sid)
-  if not entry then return nil end
-  redis.call('HDEL', mkey, sid)
-  local skey = p .. ':sid:' .. sid
-  redis.call('SREM', skey, name)
-  if redis.call('SCARD', skey) == 0 then
-    redis.call('SREM', p .. ':node:' .. cjson.decode(entry).node, sid)
-  end
-  local left = redis.call('HLEN', mkey)
-  if left == 0 then
-    redis.call('DEL', p .. ':room:' .. name, p .. ':invited:' .. name)
-    redis.call('SREM', p .. ':rooms', name)
-  end
-  return left
-end
-local function add(name, sid, entry, node)
-  redis.call('HSET', p .. ':members:' .. name, sid, entry)
-  redis.call('SADD', p .. ':sid:' .. sid, name)
-  redis.call('SADD', p .. ':node:' .. node, sid)
-  return redis.call('HLEN', p .. ':members:' .. name)
-end
-local function alive(node)
-  return redis.call('EXISTS', p .. ':alive:' .. node) == 1
-end
-"""
-
-# ARGV: prefix, this node, room, sid, member entry, member's node, room JSON
-_CREATE = """
-if not alive(ARGV[2]) then return 'lost' end
-local rkey = p .. ':room:' .. ARGV[3]
-if redis.call('EXISTS', rkey) == 1 then return false end
-redis.call('SET', rkey, ARGV[7])
-redis.call('SADD', p .. ':rooms', ARGV[3])
-return add(ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-"""
-
-# ARGV: prefix, this node, room, sid, member entry, member's node, member's
-# display name, JSON of the public room to create when it does not exist
-_JOIN = """
-if not alive(ARGV[2]) then return 'lost' end
-local name, sid = ARGV[3], ARGV[4]
-local rkey = p .. ':room:' .. name
-local ikey = p .. ':invited:' .. name
-local room = redis.call('GET', rkey)
-local created = 0
-if not room then
-  room = ARGV[8]
-  created = 1
-  redis.call('SET', rkey, room)
-  redis.call('SADD', p .. ':rooms', name)
-end
-local mkey = p .. ':members:' .. name
-if redis.call('HEXISTS', mkey, sid) == 1 then
-  return {room, redis.call('SMEMBERS', ikey), redis.call('HLEN', mkey), 0, 1}
-end
-local meta = cjson.decode(room)
-if meta.private and ARGV[7] ~= meta.created_by
-    and redis.call('SISMEMBER', ikey, ARGV[7]) == 0 then
-  return false
-end
-local count = add(name, sid, ARGV[5], ARGV[6])
-return {room, redis.call('SMEMBERS', ikey), count, created, 0}
-"""
-
-# ARGV: prefix, this node, room, sid
-_LEAVE = """
-if not alive(ARGV[2]) then return 'lost' end
-return drop(ARGV[3], ARGV[4])
-"""
-
-# ARGV: prefix, this node, sid
-_FORGET = """
-if not alive(ARGV[2]) then return 'lost' end
-local rooms = redis.call('SMEMBERS', p .. ':sid:' .. ARGV[3])
-for _, name in ipairs(rooms) do drop(name, ARGV[3]) end
-return rooms
-"""
-
-# ARGV: prefix, this node, room, invitee
-_INVITE = """
-if not alive(ARGV[2]) then return 'lost' end
-local room = redis.call('GET', p .. ':room:' .. ARGV[3])
-if not room then return false end
-local ikey = p .. ':invited:' .. ARGV[3]
-redis.call('SADD', ikey, ARGV[4])
-return {room, redis.call('SMEMBERS', ikey)}
-"""
-
-# ARGV: prefix, this node, heartbeat milliseconds. Renews the heartbeat only
-# when it exists: a missing one means this node must reconcile first.
-_HEARTBEAT = """
-local key = p .. ':alive:' .. ARGV[2]
-if redis.call('PEXPIRE', key, ARGV[3]) == 0 then return 'lost' end
-redis.call('SADD', p .. ':nodes', ARGV[2])
-return 1
-"""
-
-# ARGV: prefix. Removes the members of every node whose heartbeat expired;
-# returns them as a flat list room1, sid1, room2, sid2, ...
-_SWEEP = """
-local gone = {}
-for _, node in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
-  if not alive(node) then
-    local nkey = p .. ':node:' .. node
-    for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
-      for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do
-        drop(name, sid)
-        table.insert(gone, name)
-        table.insert(gone, sid)
-      end
-    end
-    redis.call('DEL', nkey)
-    redis.call('SREM', p .. ':nodes', node)
-  end
-end
-return gone
-"""
-
-# ARGV: prefix, this node, heartbeat milliseconds, then for each room: name,
-# room JSON, created_at, invite list (JSON array). Restores room data this node
-# remembers; when two nodes remember different rooms of one name (one was
-# recreated while Redis was empty), the older room wins.
-_RESTORE_ROOMS = """
-for i = 4, #ARGV, 4 do
-  local name, room, created_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local rkey = p .. ':room:' .. name
-  local current = redis.call('GET', rkey)
-  if (not current) or tonumber(cjson.decode(current).created_at) > created_at then
-    redis.call('SET', rkey, room)
-  end
-  redis.call('SADD', p .. ':rooms', name)
-  for _, invitee in ipairs(cjson.decode(ARGV[i + 3])) do
-    redis.call('SADD', p .. ':invited:' .. name, invitee)
-  end
-end
-redis.call('SET', p .. ':alive:' .. ARGV[2], '1', 'PX', ARGV[3])
-redis.call('SADD', p .. ':nodes', ARGV[2])
-return 1
-"""
-
-# ARGV: prefix, this node, then sid, room, member entry triples to add.
-_RESTORE_MEMBERS = """
-for i = 3, #ARGV, 3 do add(ARGV[i + 1], ARGV[i], ARGV[i + 2], ARGV[2]) end
-return 1
-"""
-
-# ARGV: prefix, this node. Used on clean shutdown.
-_DEPART = """
-local nkey = p .. ':node:' .. ARGV[2]
-for _, sid in ipairs(redis.call('SMEMBERS', nkey)) do
-  for _, name in ipairs(redis.call('SMEMBERS', p .. ':sid:' .. sid)) do drop(name, sid) end
-end
-redis.call('DEL', nkey, p .. ':alive:' .. ARGV[2])
-redis.call('SREM', p .. ':nodes', ARGV[2])
-return 1
-"""
 
 
 def redacted(url: str) -> str:
@@ -254,12 +63,14 @@ def redacted(url: str) -> str:
     return url
 
 
-def _entry(member: Member) -> str:
+def member_entry(member: Member) -> str:
+    """The value of ``member`` in a room's members hash; the scripts read its node."""
     return json.dumps({"name": member.name, "node": member.node})
 
 
-class RedisStore(RoomStore):
-    """Rooms and members in Redis, shared by every server that uses the same URL.
+class RedisNode:
+    """This server as a node of the cluster in Redis: its connection, heartbeat
+    and recovery. :class:`~roomkit.stores.redis.store.RedisStore` adds the rooms.
 
     :param url: ``redis://[:password@]host:port/db``, ``rediss://...`` or
         ``unix:///path?db=0``.
@@ -286,7 +97,7 @@ class RedisStore(RoomStore):
         max_connections: int = 4,
     ) -> None:
         if not node_id:
-            raise ValueError("RedisStore needs a node_id that is unique in the cluster")
+            raise ValueError(f"{type(self).__name__} needs a node_id that is unique in the cluster")
         if node_ttl <= 0:
             raise ValueError(f"node_ttl must be positive, not {node_ttl}")
         self.url = url
@@ -314,23 +125,11 @@ class RedisStore(RoomStore):
         # Checked by the ticker as well as cancelling it: see cancel_and_wait.
         self._closing = asyncio.Event()
         self._scripts = {
-            name: self.redis.register_script(_LUA_PRELUDE + body)
-            for name, body in {
-                "create": _CREATE,
-                "join": _JOIN,
-                "leave": _LEAVE,
-                "forget": _FORGET,
-                "invite": _INVITE,
-                "heartbeat": _HEARTBEAT,
-                "sweep": _SWEEP,
-                "restore_rooms": _RESTORE_ROOMS,
-                "restore_members": _RESTORE_MEMBERS,
-                "depart": _DEPART,
-            }.items()
+            name: self.redis.register_script(source) for name, source in SCRIPTS.items()
         }
 
     def __repr__(self) -> str:
-        return f"<RedisStore {redacted(self.url)} node={self.node_id}>"
+        return f"<{type(self).__name__} {redacted(self.url)} node={self.node_id}>"
 
     def attach(self, presence: LocalPresence) -> None:
         """Use ``presence`` to refill Redis from this server's connections and
@@ -489,7 +288,7 @@ class RedisStore(RoomStore):
             member_args: list[str] = []
             for name, member in local:
                 if (name, member.sid) not in held:
-                    member_args += [member.sid, name, _entry(member)]
+                    member_args += [member.sid, name, member_entry(member)]
             await self._run("restore_members", *member_args)
         self._unsure = False
         async with self._recovered:
@@ -507,6 +306,11 @@ class RedisStore(RoomStore):
         return {
             (room, sid) for sid, rooms in zip(sids, rooms_per_sid, strict=True) for room in rooms
         }
+
+    def _remember(self, room: Room) -> Room:
+        """Keep ``room`` (metadata and invites) to write back if Redis loses it."""
+        self._rooms_known[room.name] = room
+        return room
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -550,97 +354,3 @@ class RedisStore(RoomStore):
             # The change may or may not have happened: reconcile when Redis is back.
             self._unsure = True
             raise
-
-    def _remember(self, room: Room) -> Room:
-        self._rooms_known[room.name] = room
-        return room
-
-    # -- RoomStore -------------------------------------------------------------------
-
-    async def create_room(self, room: Room, creator: Member) -> JoinResult | None:
-        count = await self._change(
-            "create", room.name, creator.sid, _entry(creator), creator.node, room.to_record()
-        )
-        if count is None:
-            return None
-        return JoinResult(self._remember(room), count, already_member=False)
-
-    async def join(self, name: str, member: Member) -> JoinResult | None:
-        fresh = Room(name=name, created_by=member.name)
-        reply = await self._change(
-            "join",
-            name,
-            member.sid,
-            _entry(member),
-            member.node,
-            member.name,
-            fresh.to_record(),
-        )
-        if reply is None:
-            return None
-        raw, invited, count, _created, already = reply
-        room = self._remember(Room.from_record(raw, invited))
-        return JoinResult(room, count, already_member=bool(already))
-
-    async def leave(self, name: str, sid: str) -> int | None:
-        left: int | None = await self._change("leave", name, sid)
-        return left
-
-    async def forget(self, sid: str) -> list[str]:
-        rooms: list[str] = await self._change("forget", sid)
-        return sorted(rooms)
-
-    async def invite(self, name: str, invitee: str) -> Room | None:
-        reply = await self._change("invite", name, invitee)
-        if reply is None:
-            return None
-        raw, invited = reply
-        return self._remember(Room.from_record(raw, invited))
-
-    async def get_room(self, name: str) -> Room | None:
-        async with self._unavailable_as_error():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.get(self._key("room", name))
-            pipe.smembers(self._key("invited", name))
-            raw, invited = await pipe.execute()
-        if raw is None:
-            return None
-        room = Room.from_record(raw, invited)
-        if name in self._rooms_known:
-            self._remember(room)
-        return room
-
-    async def members(self, name: str) -> list[Member]:
-        async with self._unavailable_as_error():
-            entries = await self.redis.hgetall(self._key("members", name))
-        members = []
-        for sid, raw in entries.items():
-            data = json.loads(raw)
-            members.append(Member(str(sid), data["name"], data["node"]))
-        return sorted(members, key=member_order)
-
-    async def count(self, name: str) -> int:
-        async with self._unavailable_as_error():
-            count: int = await self.redis.hlen(self._key("members", name))
-        return count
-
-    async def list_rooms(self) -> list[RoomSummary]:
-        async with self._unavailable_as_error():
-            names = sorted(await self._strings(self.redis.smembers(f"{self.prefix}:rooms")))
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.get(self._key("room", name))
-                pipe.smembers(self._key("invited", name))
-                pipe.hlen(self._key("members", name))
-            replies = await pipe.execute()
-        summaries = []
-        for index in range(len(names)):
-            raw, invited, count = replies[3 * index : 3 * index + 3]
-            if raw is not None and count:  # deleted between the two round trips
-                summaries.append(RoomSummary(Room.from_record(raw, invited), count))
-        return summaries
-
-    async def room_count(self) -> int:
-        async with self._unavailable_as_error():
-            count: int = await self.redis.scard(f"{self.prefix}:rooms")
-        return count
