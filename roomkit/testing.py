@@ -81,6 +81,7 @@ class RunningServer:
     sio: socketio.AsyncServer
     _runner: web.AppRunner = field(repr=False)
     stopped: bool = False
+    _cleanup: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def port(self) -> int:
@@ -89,12 +90,14 @@ class RunningServer:
     async def stop(self) -> None:
         """Disconnect every client, stop background tasks and close the port.
 
-        Safe to call twice.
+        Safe to call twice. Cancelling the caller (an interrupted notebook cell)
+        does not cancel the clean-up: it goes on in its own task until the port
+        is closed, so an interrupt never leaves a half-stopped server behind.
         """
-        if self.stopped:
-            return
         self.stopped = True
-        await self._runner.cleanup()
+        if self._cleanup is None:
+            self._cleanup = asyncio.ensure_future(self._runner.cleanup())
+        await asyncio.shield(self._cleanup)
 
     async def __aenter__(self) -> RunningServer:
         return self

@@ -93,3 +93,21 @@ async def test_a_busy_port_leaves_no_background_task() -> None:
             task for task in asyncio.all_tasks() if "_push_metrics" in repr(task.get_coro())
         ]
         assert len(leftovers) == 1  # the first server's own
+
+
+async def test_stop_finishes_even_when_its_caller_is_cancelled() -> None:
+    # An interrupted notebook cell cancels serve()'s clean-up midway (a second
+    # interrupt, or ipykernel cancelling again): the server must still close.
+    server = await start_server()
+    alice = await connect(server.url, "alice")
+    stopping = asyncio.create_task(server.stop())
+    await asyncio.sleep(0)  # one loop turn: stop() has begun the clean-up
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await server.stop()  # waits for the clean-up the cancelled call began
+    _, port = server.url.rsplit(":", 1)
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", int(port))
+    assert not alice.connected
+    await alice.disconnect()

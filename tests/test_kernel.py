@@ -1,0 +1,47 @@
+"""The learner's runtime, through a real Jupyter kernel: interrupting a cell is safe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kernel_support import Kernel, running_kernel
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    with running_kernel(REPO / "notebooks") as running:
+        yield running
+
+
+LIVE_SERVER_CELL = """\
+import asyncio, socket
+from roomkit.testing import serve, connect
+async with serve() as server:
+    alice = await connect(server.url, "alice")
+    print("listening on", server.port, flush=True)
+    await asyncio.sleep(30)
+"""
+
+
+def test_interrupting_a_cell_with_a_live_server_leaves_a_working_kernel(kernel: Kernel) -> None:
+    interrupted = kernel.run(LIVE_SERVER_CELL, timeout=25, interrupt_on="listening on")
+    assert "listening on" in interrupted.output
+    assert interrupted.finished, "the interrupted cell never ended"
+    assert interrupted.seconds < 20, "the interrupt waited for the 30 s sleep"
+    assert interrupted.errors in (["CancelledError"], ["KeyboardInterrupt"])
+    # The next cell runs, and serve() closed the port on its way out.
+    after = kernel.run(
+        "probe = socket.socket()\n"
+        "print('stopped' if server.stopped else 'running', probe.connect_ex(('127.0.0.1', "
+        "server.port)) != 0)\n"
+        "probe.close()",
+        timeout=10,
+    )
+    assert kernel.alive(), "the kernel died after the interrupt"
+    assert after.finished
+    assert after.error is None, after.traceback
+    assert after.output.strip() == "stopped True"
