@@ -13,6 +13,10 @@ or the Jupyter kernel's), on 127.0.0.1 and a free port::
         ...
 
 Waiting is always for an event, with a timeout, never for a fixed time.
+What the server's handlers raise is kept (:mod:`roomkit.handler_errors`) and
+shown where the learner looks: in a client's :class:`~roomkit.errors.WaitTimeout`
+("the server, handling 'join room' on /chat, raised NameError ... cell In[7],
+line 4") and in :func:`transcript`.
 :meth:`RecordingClient.sync` is the barrier that makes "nothing arrived" a
 sound assertion: it completes a round trip on the client's own connection, and
 one connection delivers in order, so whatever the server sent that client
@@ -32,6 +36,7 @@ import socketio
 from aiohttp import web
 
 from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.handler_errors import HandlerError, collect_handler_errors
 from roomkit.processes import free_port
 from roomkit.redis_manager import close_redis_manager, start_listeners
 from roomkit.server import close_connections
@@ -54,6 +59,10 @@ SYNC_EVENT = "roomkit:sync"
 DEFAULT_TIMEOUT = 3.0
 SUBSCRIBE_TIMEOUT = 3.0
 
+# What the handlers of each server started here raised, by its URL: a client
+# only knows the URL it connected to.
+_handler_errors_at: dict[str, list[HandlerError]] = {}
+
 
 def _sync_handler(namespace: str, sid: str, *args: Any) -> bool:
     return True
@@ -74,12 +83,14 @@ class RunningServer:
     :attr url: ``http://127.0.0.1:<port>``, what clients connect to.
     :attr app: the ``aiohttp`` application being served.
     :attr sio: its Socket.IO server.
+    :attr handler_errors: what its handlers raised so far.
     """
 
     url: str
     app: web.Application
     sio: socketio.AsyncServer
     _runner: web.AppRunner = field(repr=False)
+    handler_errors: list[HandlerError] = field(default_factory=list, repr=False)
     stopped: bool = False
     _cleanup: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -148,7 +159,9 @@ async def start_server(
         await runner.cleanup()  # setup already started the app's background tasks
         raise
     bound_port = runner.addresses[0][1]
-    return RunningServer(f"http://{host}:{bound_port}", app, sio, runner)
+    url = f"http://{host}:{bound_port}"
+    errors = _handler_errors_at[url] = collect_handler_errors(sio)
+    return RunningServer(url, app, sio, runner, errors)
 
 
 @contextlib.asynccontextmanager
@@ -195,6 +208,11 @@ class RecordingClient:
         self.namespace = namespace
         self.received: list[Received] = []
         self.refusal: str | None = None
+        # What the server's handlers raised (shared with the server), this
+        # client's session ids, and how many of those errors were reported.
+        self.server_errors: list[HandlerError] = []
+        self.session_ids: set[str] = set()
+        self._errors_reported = 0
         self._taken: set[int] = set()
         self._arrived = asyncio.Condition()
         # Our own HTTP session, closed in disconnect(): the one engine.io would
@@ -248,6 +266,7 @@ class RecordingClient:
         except socketio.exceptions.TimeoutError:
             raise WaitTimeout(
                 f"{self.name} got no answer to {event!r} within {timeout:g} s"
+                + self._server_raised()
             ) from None
 
     async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -290,10 +309,21 @@ class RecordingClient:
             seen = ", ".join(sorted({item.event for item in self.received})) or "nothing"
             raise WaitTimeout(
                 f"{self.name} did not receive {event!r} within {timeout:g} s (it received: {seen})"
+                + self._server_raised()
             ) from None
         assert index is not None
         self._taken.add(index)
         return self.received[index].data
+
+    def raised(self) -> list[HandlerError]:
+        """What the server's handlers raised while handling this client's events."""
+        return [error for error in self.server_errors if error.sid in self.session_ids]
+
+    def _server_raised(self) -> str:
+        # Each error is told once: a later timeout is not blamed on an old typo.
+        mine = self.raised()
+        fresh, self._errors_reported = mine[self._errors_reported :], len(mine)
+        return "".join(f"; the server, {error.describe()}" for error in fresh)
 
     def events(self, event: str | None = None) -> list[Any]:
         """Payloads received so far, of ``event`` only when given."""
@@ -347,6 +377,8 @@ async def connect(
     :raises ConnectRefused: with the server's reason when the namespace refuses.
     """
     client = RecordingClient(name, namespace)
+    client.server_errors = _handler_errors_at.get(url.rstrip("/"), [])
+    before = len(client.server_errors)
     try:
         await client.sio.connect(
             url,
@@ -357,7 +389,14 @@ async def connect(
         )
     except socketio.exceptions.ConnectionError as error:
         await client.disconnect()
-        raise ConnectRefused(client.refusal or str(error)) from None
+        raised = "".join(
+            f"; the server, {failure.describe()}"
+            for failure in client.server_errors[before:]
+            if failure.doing.startswith("handling 'connect' on ")
+        )
+        raise ConnectRefused((client.refusal or str(error)) + raised) from None
+    if client.sid is not None:
+        client.session_ids.add(client.sid)
     return client
 
 
@@ -381,7 +420,11 @@ async def expect_silence(
 
 
 def transcript(*clients: RecordingClient) -> str:
-    """What each client received, one line per event, for printing in a notebook."""
+    """What each client received, one line per event, for printing in a notebook.
+
+    After a client's events come the exceptions the server's handlers raised
+    while handling that client's events (``!! the server, handling ...``).
+    """
     lines = []
     width = max((len(client.name) for client in clients), default=0)
     for client in clients:
@@ -390,6 +433,9 @@ def transcript(*clients: RecordingClient) -> str:
         for item in client.received:
             shown = ", ".join(repr(arg) for arg in item.args)
             lines.append(f"{client.name:<{width}}  <- {item.event}: {shown}")
+        for error in client.raised():
+            described = error.describe().replace("\n", "\n" + " " * (width + 2))
+            lines.append(f"{client.name:<{width}}  !! the server, {described}")
     return "\n".join(lines)
 
 

@@ -45,3 +45,43 @@ def test_interrupting_a_cell_with_a_live_server_leaves_a_working_kernel(kernel: 
     assert after.finished
     assert after.error is None, after.traceback
     assert after.output.strip() == "stopped True"
+
+
+TYPO_CELL = """\
+import socketio
+sio = socketio.AsyncServer(async_mode="aiohttp")
+
+@sio.on("join room", namespace="/chat")
+async def join_room(sid, room):
+    await sio.enter_room(sid, room, namespace="/chat")
+    return {"ok": True, "room": rooom}
+"""
+
+TRY_IT_CELL = """\
+from roomkit.testing import serve, connect, transcript
+async with serve(sio) as server:
+    alice = await connect(server.url, "alice")
+    try:
+        await alice.call("join room", "general", timeout=1)
+    finally:
+        print(transcript(alice))
+"""
+
+
+def test_a_try_it_cell_shows_the_handlers_exception_and_its_cell_and_line(
+    kernel: Kernel,
+) -> None:
+    defined = kernel.run(TYPO_CELL, timeout=20)
+    assert defined.error is None, defined.traceback
+    tried = kernel.run(TRY_IT_CELL, timeout=20)
+    assert tried.error == "WaitTimeout"
+    where = 'cell In[1], line 7, in join_room: return {"ok": True, "room": rooom}'
+    # In the exception the cell shows...
+    assert "alice got no answer to 'join room' within 1 s; the server, handling 'join room'" in (
+        tried.traceback
+    )
+    assert "raised NameError: name 'rooom' is not defined" in tried.traceback
+    assert where in tried.traceback
+    # ...and in the transcript it printed.
+    assert "alice  !! the server, handling 'join room' on /chat, raised NameError" in tried.output
+    assert where in tried.output

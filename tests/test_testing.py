@@ -111,3 +111,42 @@ async def test_stop_finishes_even_when_its_caller_is_cancelled() -> None:
         await asyncio.open_connection("127.0.0.1", int(port))
     assert not alice.connected
     await alice.disconnect()
+
+
+def typo_server() -> socketio.AsyncServer:
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.on("join room", namespace="/chat")
+    async def join_room(sid: str, room: str) -> dict[str, object]:
+        await sio.enter_room(sid, room, namespace="/chat")
+        return {"ok": True, "room": rooom}  # type: ignore[name-defined]  # noqa: F821
+
+    @sio.on("connect", namespace="/broken")
+    async def on_connect(sid: str, environ: dict[str, object], auth: object) -> None:
+        raise KeyError("token")
+
+    return sio
+
+
+async def test_a_handler_exception_shows_in_the_timeout_and_the_transcript() -> None:
+    async with serve(typo_server()) as server:
+        alice = await connect(server.url, "alice")
+        bob = await connect(server.url, "bob")
+        with pytest.raises(WaitTimeout) as timeout:
+            await alice.call("join room", "general", timeout=0.5)
+        told = str(timeout.value)
+        assert told.startswith("alice got no answer to 'join room' within 0.5 s; the server, ")
+        assert "'join room' on /chat, raised NameError: name 'rooom' is not defined" in told
+        assert "test_testing.py" not in told  # the instructor's test file is not the learner's
+        assert [error.sid for error in server.handler_errors] == [alice.sid]
+        # Told once: a later timeout is not blamed on the same typo again.
+        with pytest.raises(WaitTimeout, match=r"within 0.5 s \(it received: nothing\)$"):
+            await alice.wait_for("joined", timeout=0.5)
+        shown = transcript(alice, bob).splitlines()
+        assert shown[0] == "alice  (nothing)"
+        assert shown[1].startswith("alice  !! the server, handling 'join room' on /chat, raised ")
+        assert shown[-1] == "bob    (nothing)"  # bob's events raised nothing
+        with pytest.raises(ConnectRefused, match=r"the server, handling 'connect' on /broken"):
+            await connect(server.url, "carol", namespace="/broken", timeout=1)
+        await alice.disconnect()
+        await bob.disconnect()
