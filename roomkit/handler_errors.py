@@ -33,6 +33,8 @@ __all__ = [
     "HandlerError",
     "collect_handler_errors",
     "describe_exception",
+    "describe_frame",
+    "is_learner_file",
     "learner_frames",
     "register_source",
 ]
@@ -76,7 +78,9 @@ def register_source(filename: str, source: str) -> None:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
 
-def _is_learner_file(filename: str) -> bool:
+def is_learner_file(filename: str) -> bool:
+    """Whether code from ``filename`` is the learner's (not Python's, a library's, roomkit's
+    or an instructor's test)."""
     if filename.startswith("<frozen") or filename.startswith("<string"):
         return False
     if filename.startswith("<"):  # a notebook cell compiled by roomkit: learner code
@@ -92,7 +96,7 @@ def learner_frames(error: BaseException) -> list[traceback.FrameSummary]:
     return [
         frame
         for frame in traceback.extract_tb(error.__traceback__)
-        if _is_learner_file(frame.filename)
+        if is_learner_file(frame.filename)
     ]
 
 
@@ -106,7 +110,8 @@ def _kernel_cell(filename: str) -> str | None:
     return None
 
 
-def _where(frame: traceback.FrameSummary) -> str:
+def describe_frame(frame: traceback.FrameSummary) -> str:
+    """``"cell In[7], line 4, in join_room"``: where ``frame`` is, as the learner knows it."""
     filename = frame.filename
     if filename.startswith("<"):  # "<path/to/01_topic.ipynb, cell 7>": a notebook cell
         notebook, _, cell = filename.strip("<>").rpartition(", ")
@@ -132,7 +137,7 @@ def describe_exception(error: BaseException, *, frames: int = 3) -> str:
     lines = [f"{type(error).__name__}: {message}" if message else type(error).__name__]
     for frame in learner_frames(error)[-frames:]:
         code = (frame.line or "").strip()
-        lines.append(f"    {_where(frame)}" + (f": {code}" if code else ""))
+        lines.append(f"    {describe_frame(frame)}" + (f": {code}" if code else ""))
     return "\n".join(lines)
 
 

@@ -85,3 +85,58 @@ def test_a_try_it_cell_shows_the_handlers_exception_and_its_cell_and_line(
     # ...and in the transcript it printed.
     assert "alice  !! the server, handling 'join room' on /chat, raised NameError" in tried.output
     assert where in tried.output
+
+
+def blocking_greeter(body: str) -> str:
+    """A cell defining exercise 0.1's ``register_greeter`` whose handler runs ``body``."""
+    return (
+        "import time\n"
+        "def register_greeter(sio):\n"
+        '    @sio.on("hello")\n'
+        "    async def hello(sid, name):\n"
+        f"        {body}\n"
+        '        return f"Hello, {name}!"\n'
+    )
+
+
+def test_a_busy_handler_fails_its_check_in_time_and_the_next_check_runs(kernel: Kernel) -> None:
+    assert kernel.run("from roomkit.check import check", timeout=30).error is None
+    assert kernel.run(blocking_greeter("while True: pass"), timeout=10).error is None
+    for attempt in range(2):  # the second check is not refused by a still-spinning first one
+        checked = kernel.run('report = await check("0.1")\nprint(report.seconds)', timeout=40)
+        assert checked.error is None, checked.traceback
+        assert "your code blocked the event loop for" in checked.output, (attempt, checked.output)
+        assert "cell In[2], line 5, in hello: while True: pass" in checked.output
+        assert "earlier check is still running" not in checked.output
+        seconds = float(checked.output.strip().splitlines()[-1])
+        assert seconds < 15.0, "the diagnosis came after the test's own time limit"
+
+
+def test_a_handler_that_sleeps_two_seconds_is_flagged(kernel: Kernel) -> None:
+    assert kernel.run("from roomkit.check import check", timeout=30).error is None
+    assert kernel.run(blocking_greeter("time.sleep(2)"), timeout=10).error is None
+    checked = kernel.run('report = await check("0.1")', timeout=40)
+    assert checked.error is None, checked.traceback
+    assert "your code blocked the event loop for" in checked.output
+    assert "cell In[2], line 5, in hello: time.sleep(2)" in checked.output
+    assert kernel.run("print(report.passed)", timeout=5).output.strip() == "False"
+
+
+def test_interrupting_a_check_prints_a_line_and_the_next_check_runs(kernel: Kernel) -> None:
+    assert kernel.run("from roomkit.check import check", timeout=30).error is None
+    assert kernel.run(blocking_greeter("time.sleep(2)"), timeout=10).error is None
+    interrupted = kernel.run(
+        'print("checking", flush=True)\nawait check("0.1")', timeout=40, interrupt_on="checking"
+    )
+    assert interrupted.error is None, interrupted.traceback  # no raw CancelledError
+    assert "Exercise 0.1: check interrupted." in interrupted.output
+    fixed = (  # the reference's register_greeter, as if the learner had fixed theirs
+        "from roomkit.course.implementations import reference\n"
+        "from roomkit.course.manifest import load_course\n"
+        "course = load_course()\n"
+        'register_greeter = reference(course, course.exercise("0.1")).register_greeter'
+    )
+    assert kernel.run(fixed, timeout=10).error is None
+    checked = kernel.run('report = await check("0.1")\nprint(report.passed)', timeout=40)
+    assert checked.error is None, checked.traceback
+    assert checked.output.strip().endswith("True"), checked.output
