@@ -424,6 +424,36 @@ def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str
     ]
 
 
+def _kernel_checks(kernel: dict[str, Any]) -> list[str]:
+    """The table of ``await check`` timed in fresh Jupyter kernels (empty when not measured)."""
+    if not kernel:
+        return []
+    runs = next(iter(kernel.values())).get("runs")
+    out = [
+        "",
+        "In JupyterLab's kernel (`python3`, driven by jupyter_client), medians of "
+        f"{runs} fresh kernel(s) per exercise and case: the time of the notebook's setup "
+        "cells and the exercise cell; `await check(id)` run at once after them (cold: it "
+        "waits for the warm-up that `from roomkit.check import check` starts); run after "
+        "that warm-up finished; and run again (warm). Targets: cold under 1.5 s, warm "
+        "under 0.3 s.",
+        "",
+    ]
+    rows = [
+        [
+            f"`{exercise}`",
+            "yes" if timing.get("passed") else "NO",
+            _number(timing.get("setup"), 3),
+            _number(timing.get("at_once"), 3),
+            _number(timing.get("warmed"), 3),
+            _number(timing.get("warm"), 3),
+        ]
+        for exercise, timing in kernel.items()
+    ]
+    headers = ["exercise", "passed", "setup cells (s)", "cold, at once (s)"]
+    return out + _table([*headers, "cold, warmed up (s)", "warm (s)"], rows)
+
+
 def _feedback_section(feedback: dict[str, Any]) -> list[str]:
     out = ["## Feedback speed", ""]
     reason = _unavailable(feedback)
@@ -449,6 +479,7 @@ def _feedback_section(feedback: dict[str, Any]) -> list[str]:
         for exercise, timing in first.items()
     ]
     out += _table(["exercise", "tests", "passed", "first pass (s)", "second pass (s)"], rows)
+    out += _kernel_checks(feedback.get("kernel", {}))
     grade = feedback.get("grade", {})
     reason = _unavailable(grade)
     if reason:

@@ -1,14 +1,20 @@
-"""The learner's runtime, through a real Jupyter kernel: interrupting a cell is safe."""
+"""The learner's runtime, through a real Jupyter kernel: interrupting a cell is safe,
+a try-it cell shows the handler's exception, a blocking handler fails its check in time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kernel_support import Kernel, running_kernel
+
+from benchmarks.kernel import Kernel, running_kernel
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.notebooks
 
 
 @pytest.fixture
@@ -140,3 +146,21 @@ def test_interrupting_a_check_prints_a_line_and_the_next_check_runs(kernel: Kern
     checked = kernel.run('report = await check("0.1")\nprint(report.passed)', timeout=40)
     assert checked.error is None, checked.traceback
     assert checked.output.strip().endswith("True"), checked.output
+
+
+def test_loading_a_learners_notebook_does_not_import_nbformat() -> None:
+    # nbformat's import alone costs a cold check more than a second (docs/benchmarks.md).
+    code = (
+        "import sys\n"
+        "from roomkit.course.grading import run_tests\n"
+        "from roomkit.course.implementations import reference\n"
+        "from roomkit.course.manifest import load_course\n"
+        "course = load_course()\n"
+        "assert reference(course, course.exercise('2.1')).problem is None\n"
+        "print('nbformat' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -147,9 +147,10 @@ def _warm(exercise: Exercise) -> None:
 
         with _running:
             course = load_course()
-            for each in course.exercises:
-                reference(course, each)
             run_tests(course, [exercise], None, in_thread=True)
+        # Outside the lock: a check that comes now loads its own reference.
+        for each in course.exercises:
+            reference(course, each)
     except Exception:  # warming is an optimisation: the check itself reports problems
         pass
     finally:

@@ -1,7 +1,8 @@
-"""A real Jupyter kernel for tests: run cells, interrupt one, read what it printed.
+"""A real Jupyter kernel: run cells, interrupt one, read what it printed.
 
 The kernel is the one JupyterLab starts (``python3``, this interpreter), driven
-over ZeroMQ by :mod:`jupyter_client`, so a test sees what a learner sees.
+over ZeroMQ by :mod:`jupyter_client`, so what is measured (the feedback
+benchmark) or tested (tests/test_kernel.py) is what a learner gets.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class CellRun:
 
     :param output: what it printed (stdout and stderr), in order.
     :param error: the exception's name when it raised, else None.
+    :param errors: the names of every error the cell reported, in order.
     :param traceback: the traceback as the notebook shows it, colours removed.
     :param finished: whether the kernel reported the cell done in time.
     :param seconds: from sending the cell to the kernel going idle.
@@ -35,10 +37,10 @@ class CellRun:
 
     output: str = ""
     error: str | None = None
+    errors: list[str] = field(default_factory=list)
     traceback: str = ""
     finished: bool = False
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
 
 
 class Kernel:
