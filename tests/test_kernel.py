@@ -3,6 +3,7 @@ a try-it cell shows the handler's exception, a blocking handler fails its check 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -164,3 +165,17 @@ def test_loading_a_learners_notebook_does_not_import_nbformat() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_await_progress_in_a_notebook_lists_the_saved_notebooks(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(REPO / "solutions" / "00_start_here.ipynb", folder)
+    with running_kernel(folder) as kernel:
+        shown = kernel.run("from roomkit.check import progress\nawait progress()", timeout=120)
+    assert shown.error is None, shown.traceback
+    lines = shown.output.strip().splitlines()
+    assert lines[0].startswith(f"Progress in {folder} (saved notebooks): 1 of 17 exercises passed")
+    assert lines[1].startswith("  ✓ 0.1  Say hello")
+    assert lines[2].endswith("  not started")
+    assert shown.output.count("Progress in") == 1  # printed, and not displayed again

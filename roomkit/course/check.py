@@ -40,14 +40,24 @@ from roomkit.course.results import ExerciseResult
 from roomkit.course.watchdog import Block, LoopWatch
 from roomkit.errors import RoomkitError
 
-__all__ = ["CHECK_TIMEOUT", "LOCK_WAIT", "CheckReport", "check", "warm_up", "warmed"]
+__all__ = [
+    "CHECK_TIMEOUT",
+    "LOCK_WAIT",
+    "CheckReport",
+    "check",
+    "pytest_lock",
+    "warm_up",
+    "warmed",
+]
 
 CHECK_TIMEOUT = 60.0
 # How long a check waits for the warm-up or an earlier check (interrupted, its
 # blocking handler being broken) to finish before saying one is still running.
 LOCK_WAIT = 20.0
 
-_running = threading.Lock()  # one pytest run at a time: pytest.main is not thread-safe
+# One pytest run at a time in this process (checks, progress, the warm-up):
+# pytest.main is not thread-safe.
+pytest_lock = threading.Lock()
 _watches: list[LoopWatch] = []  # the running check's watch, to hurry it on an interrupt
 warmed = threading.Event()  # set when warm_up has finished (or was never started)
 warmed.set()
@@ -110,7 +120,7 @@ def _run_locked(
 ) -> tuple[ExerciseResult, list[Block]] | None:
     from roomkit.course.grading import run_tests  # imports pytest: only when a check runs
 
-    if not _running.acquire(timeout=LOCK_WAIT):
+    if not pytest_lock.acquire(timeout=LOCK_WAIT):
         return None
     try:
         course = load_course()
@@ -122,7 +132,7 @@ def _run_locked(
                 _watches.remove(watch)
         return result, watch.blocks
     finally:
-        _running.release()
+        pytest_lock.release()
 
 
 def _blocked(blocks: list[Block]) -> str:
@@ -145,7 +155,7 @@ def _warm(exercise: Exercise) -> None:
         from roomkit.course.grading import run_tests
         from roomkit.course.implementations import reference
 
-        with _running:
+        with pytest_lock:
             course = load_course()
             run_tests(course, [exercise], None, in_thread=True)
         # Outside the lock: a check that comes now loads its own reference.
