@@ -62,6 +62,9 @@ SUBSCRIBE_TIMEOUT = 3.0
 # What the handlers of each server started here raised, by its URL: a client
 # only knows the URL it connected to.
 _handler_errors_at: dict[str, list[HandlerError]] = {}
+# Servers started with a name, so that starting one again (a notebook cell run
+# twice) stops the first instead of leaving it listening, unreachable.
+_named_servers: dict[str, RunningServer] = {}
 
 
 def _sync_handler(namespace: str, sid: str, *args: Any) -> bool:
@@ -122,6 +125,7 @@ async def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    name: str | None = None,
 ) -> RunningServer:
     """Serve ``target`` in the running event loop and return once it listens.
 
@@ -130,7 +134,12 @@ async def start_server(
         attached to a new application. Default: ``create_app()``.
     :param host: address to bind. Default ``"127.0.0.1"``.
     :param port: port to bind; 0 picks a free one. Default 0.
+    :param name: a name for this server in this process: starting another
+        server with the same name first stops this one, so a notebook cell that
+        starts a server can run twice. Default None (no name).
     """
+    if name is not None and name in _named_servers:
+        await _named_servers.pop(name).stop()
     if target is None:
         from roomkit.app import create_app
         from roomkit.settings import Settings
@@ -161,7 +170,10 @@ async def start_server(
     bound_port = runner.addresses[0][1]
     url = f"http://{host}:{bound_port}"
     errors = _handler_errors_at[url] = collect_handler_errors(sio)
-    return RunningServer(url, app, sio, runner, errors)
+    server = RunningServer(url, app, sio, runner, errors)
+    if name is not None:
+        _named_servers[name] = server
+    return server
 
 
 @contextlib.asynccontextmanager

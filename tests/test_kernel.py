@@ -3,6 +3,7 @@ a try-it cell shows the handler's exception, a blocking handler fails its check 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -179,3 +180,27 @@ def test_await_progress_in_a_notebook_lists_the_saved_notebooks(tmp_path: Path) 
     assert lines[1].startswith("  ✓ 0.1  Say hello")
     assert lines[2].endswith("  not started")
     assert shown.output.count("Progress in") == 1  # printed, and not displayed again
+
+
+def test_running_notebook_05s_server_cell_twice_leaves_no_server_behind() -> None:
+    cells = json.loads((REPO / "notebooks" / "05_metadata_presence.ipynb").read_text())["cells"]
+    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    setup = next(source for source in sources if "from roomkit.check import" in source)
+    starts = next(n for n, source in enumerate(sources) if "await start_server(" in source)
+    cleans_up = next(n for n, source in enumerate(sources) if "await server.stop()" in source)
+    # The learner runs the server cell, runs it again, then the cells down to the clean-up.
+    run = [setup, sources[starts], "first = server", *sources[starts : cleans_up + 1]]
+    with running_kernel(REPO / "notebooks") as kernel:
+        for source in run:
+            ran = kernel.run(source, timeout=30)
+            assert ran.error is None, ran.traceback
+        probe = kernel.run(
+            "import socket\n"
+            "for each in (first, server):\n"
+            "    with socket.socket() as probe:\n"
+            "        print(each.port, probe.connect_ex(('127.0.0.1', each.port)) != 0)",
+            timeout=10,
+        )
+    lines = probe.output.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.endswith(" True") for line in lines), "a server still listens: " + probe.output

@@ -150,3 +150,21 @@ async def test_a_handler_exception_shows_in_the_timeout_and_the_transcript() -> 
             await connect(server.url, "carol", namespace="/broken", timeout=1)
         await alice.disconnect()
         await bob.disconnect()
+
+
+async def test_a_named_server_started_again_stops_the_first() -> None:
+    # A notebook cell `server = await start_server(app, name=...)` run twice.
+    first = await start_server(echo_server(), name="demo")
+    ann = await connect(first.url, "ann", namespace="/echo")
+    second = await start_server(echo_server(), name="demo")
+    assert first.stopped
+    assert not ann.connected
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", first.port)
+    bo = await connect(second.url, "bo", namespace="/echo")  # the second one serves
+    other = await start_server(echo_server(), name="another")
+    assert not second.stopped  # another name leaves it alone
+    await bo.disconnect()
+    await second.stop()
+    await other.stop()
+    await ann.disconnect()
