@@ -426,9 +426,10 @@ def _removal_notes(profiles: dict[str, Any], fanout: dict[str, Any]) -> list[str
 
 def _kernel_checks(kernel: dict[str, Any]) -> list[str]:
     """The table of ``await check`` timed in fresh Jupyter kernels (empty when not measured)."""
-    if not kernel:
+    exercises: dict[str, Any] = kernel.get("exercises", {})
+    if not exercises:
         return []
-    runs = next(iter(kernel.values())).get("runs")
+    runs = next(iter(exercises.values())).get("runs")
     out = [
         "",
         "In JupyterLab's kernel (`python3`, driven by jupyter_client), medians of "
@@ -448,7 +449,7 @@ def _kernel_checks(kernel: dict[str, Any]) -> list[str]:
             _number(timing.get("warmed"), 3),
             _number(timing.get("warm"), 3),
         ]
-        for exercise, timing in kernel.items()
+        for exercise, timing in exercises.items()
     ]
     headers = ["exercise", "passed", "setup cells (s)", "cold, at once (s)"]
     return out + _table([*headers, "cold, warmed up (s)", "warm (s)"], rows)
@@ -459,6 +460,11 @@ def _feedback_section(feedback: dict[str, Any]) -> list[str]:
     reason = _unavailable(feedback)
     if reason:
         return [*out, f"Not available: {reason}.", ""]
+    out.append(
+        f"Measured with a load average of {feedback.get('load_average', '?')} at the start "
+        "of this section (other work on the machine makes every figure slower)."
+    )
+    out.append("")
     out.append(
         "Wall time of `await check(id)` for each exercise, against its reference "
         "solution, in a fresh Python process (like a new kernel), exercises in course "
