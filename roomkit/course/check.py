@@ -138,7 +138,7 @@ def _run_locked(
 def _blocked(blocks: list[Block]) -> str:
     """The diagnosis of the blocks a check saw, for the top of its report."""
     first = blocks[0]
-    stopped = " (stopped there)" if first.broken else ""
+    stopped = " (the check interrupted it there)" if first.broken else ""
     more = f", and {len(blocks) - 1} more time(s)" if len(blocks) > 1 else ""
     return (
         f"your code blocked the event loop for {first.seconds:.1f} s{stopped}{more}:\n"
