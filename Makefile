@@ -40,9 +40,15 @@ $(VENDOR): package.json package-lock.json
 
 # Jupyter refuses to run as root unless told; containers often are root.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
 
+# The Lab terminal runs `roomkit grade` (notebook 00 says so): it inherits this
+# PATH, with the venv first, and runs the user's shell without -l, since a
+# login shell's /etc/profile would reset PATH.
 lab: setup
-	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" \
+		$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS) \
+		--ServerApp.terminado_settings="{'shell_command': ['$${SHELL:-/bin/sh}']}" $(LAB_ARGS)
 
 LINTED := roomkit tests $(wildcard benchmarks)
 

@@ -12,7 +12,14 @@ or the Jupyter kernel's), on 127.0.0.1 and a free port::
     async with serve(app) as server:                 # a test
         ...
 
-Waiting is always for an event, with a timeout, never for a fixed time.
+The servers are served here; the clients (:func:`connect`,
+:class:`RecordingClient`, :func:`transcript`, :func:`expect_silence`) come from
+:mod:`roomkit.recording` and are re-exported. Waiting is always for an event,
+with a timeout, never for a fixed time. What the server's handlers raise is
+kept (:mod:`roomkit.handler_errors`) and shown where the learner looks: in a
+client's :class:`~roomkit.errors.WaitTimeout` ("the server, handling 'join
+room' on /chat, raised NameError ... cell In[7], line 4") and in
+:func:`transcript`.
 :meth:`RecordingClient.sync` is the barrier that makes "nothing arrived" a
 sound assertion: it completes a round trip on the client's own connection, and
 one connection delivers in order, so whatever the server sent that client
@@ -23,16 +30,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import socketio
 from aiohttp import web
 
-from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.handler_errors import HandlerError, collect_handler_errors
 from roomkit.processes import free_port
+from roomkit.recording import (
+    SYNC_EVENT,
+    Received,
+    RecordingClient,
+    connect,
+    expect_silence,
+    server_errors_at,
+    transcript,
+)
 from roomkit.redis_manager import close_redis_manager, start_listeners
 from roomkit.server import close_connections
 
@@ -50,9 +65,10 @@ __all__ = [
     "transcript",
 ]
 
-SYNC_EVENT = "roomkit:sync"
-DEFAULT_TIMEOUT = 3.0
 SUBSCRIBE_TIMEOUT = 3.0
+# Servers started with a name, so that starting one again (a notebook cell run
+# twice) stops the first instead of leaving it listening, unreachable.
+_named_servers: dict[str, RunningServer] = {}
 
 
 def _sync_handler(namespace: str, sid: str, *args: Any) -> bool:
@@ -74,13 +90,16 @@ class RunningServer:
     :attr url: ``http://127.0.0.1:<port>``, what clients connect to.
     :attr app: the ``aiohttp`` application being served.
     :attr sio: its Socket.IO server.
+    :attr handler_errors: what its handlers raised so far.
     """
 
     url: str
     app: web.Application
     sio: socketio.AsyncServer
     _runner: web.AppRunner = field(repr=False)
+    handler_errors: list[HandlerError] = field(default_factory=list, repr=False)
     stopped: bool = False
+    _cleanup: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def port(self) -> int:
@@ -89,12 +108,14 @@ class RunningServer:
     async def stop(self) -> None:
         """Disconnect every client, stop background tasks and close the port.
 
-        Safe to call twice.
+        Safe to call twice. Cancelling the caller (an interrupted notebook cell)
+        does not cancel the clean-up: it goes on in its own task until the port
+        is closed, so an interrupt never leaves a half-stopped server behind.
         """
-        if self.stopped:
-            return
         self.stopped = True
-        await self._runner.cleanup()
+        if self._cleanup is None:
+            self._cleanup = asyncio.ensure_future(self._runner.cleanup())
+        await asyncio.shield(self._cleanup)
 
     async def __aenter__(self) -> RunningServer:
         return self
@@ -108,6 +129,7 @@ async def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    name: str | None = None,
 ) -> RunningServer:
     """Serve ``target`` in the running event loop and return once it listens.
 
@@ -116,7 +138,12 @@ async def start_server(
         attached to a new application. Default: ``create_app()``.
     :param host: address to bind. Default ``"127.0.0.1"``.
     :param port: port to bind; 0 picks a free one. Default 0.
+    :param name: a name for this server in this process: starting another
+        server with the same name first stops this one, so a notebook cell that
+        starts a server can run twice. Default None (no name).
     """
+    if name is not None and name in _named_servers:
+        await _named_servers.pop(name).stop()
     if target is None:
         from roomkit.app import create_app
         from roomkit.settings import Settings
@@ -145,7 +172,12 @@ async def start_server(
         await runner.cleanup()  # setup already started the app's background tasks
         raise
     bound_port = runner.addresses[0][1]
-    return RunningServer(f"http://{host}:{bound_port}", app, sio, runner)
+    url = f"http://{host}:{bound_port}"
+    errors = server_errors_at[url] = collect_handler_errors(sio)
+    server = RunningServer(url, app, sio, runner, errors)
+    if name is not None:
+        _named_servers[name] = server
+    return server
 
 
 @contextlib.asynccontextmanager
@@ -161,242 +193,6 @@ async def serve(
         yield server
     finally:
         await server.stop()
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One event a :class:`RecordingClient` received."""
-
-    event: str
-    args: tuple[Any, ...]
-
-    @property
-    def data(self) -> Any:
-        """The payload: the single argument, None for none, a tuple for several."""
-        if not self.args:
-            return None
-        return self.args[0] if len(self.args) == 1 else self.args
-
-
-class RecordingClient:
-    """A Socket.IO client on one namespace that records every event it receives.
-
-    Build it with :func:`connect`.
-
-    :param name: a label for transcripts and messages (e.g. ``"alice"``).
-    :param namespace: the namespace it connects to.
-    """
-
-    def __init__(self, name: str, namespace: str) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.received: list[Received] = []
-        self.refusal: str | None = None
-        self._taken: set[int] = set()
-        self._arrived = asyncio.Condition()
-        # Our own HTTP session, closed in disconnect(): the one engine.io would
-        # make is left open when the server ends the connection.
-        self._http = aiohttp.ClientSession()
-        self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
-        self.sio.on("*", self._record, namespace=namespace)
-        self.sio.on("connect_error", self._refused, namespace=namespace)
-        self.sio.on("disconnect", self._disconnected, namespace=namespace)
-
-    def __repr__(self) -> str:
-        return f"<RecordingClient {self.name} on {self.namespace} sid={self.sid}>"
-
-    async def _record(self, event: str, *args: Any) -> None:
-        async with self._arrived:
-            self.received.append(Received(event, args))
-            self._arrived.notify_all()
-
-    async def _disconnected(self, reason: Any = None) -> None:
-        # The server may end the connection (e.g. a stopped notebook server)
-        # before anyone calls disconnect(): release the HTTP session either way.
-        await self._http.close()
-
-    def _refused(self, data: Any = None) -> None:
-        message = data.get("message") if isinstance(data, dict) else data
-        self.refusal = str(message) if message is not None else "refused"
-
-    @property
-    def sid(self) -> str | None:
-        """The session id in the namespace (None when not connected)."""
-        sid: str | None = self.sio.get_sid(self.namespace)
-        return sid
-
-    @property
-    def connected(self) -> bool:
-        return self.sid is not None
-
-    async def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` without asking for an ack (as most browser code does)."""
-        await self.sio.emit(event, _pack(args), namespace=self.namespace)
-
-    async def call(self, event: str, *args: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
-        """Send ``event`` asking for an ack and return the server's answer.
-
-        :raises WaitTimeout: when no ack comes back within ``timeout`` seconds.
-        """
-        try:
-            return await self.sio.call(
-                event, _pack(args), namespace=self.namespace, timeout=timeout
-            )
-        except socketio.exceptions.TimeoutError:
-            raise WaitTimeout(
-                f"{self.name} got no answer to {event!r} within {timeout:g} s"
-            ) from None
-
-    async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Round trip to the server, so everything it already sent us has arrived."""
-        await self.call(SYNC_EVENT, timeout=timeout)
-
-    def _first_untaken(self, event: str, where: Callable[[Any], bool] | None) -> int | None:
-        for index, item in enumerate(self.received):
-            if index in self._taken or item.event != event:
-                continue
-            if where is None or where(item.data):
-                return index
-        return None
-
-    async def wait_for(
-        self,
-        event: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        where: Callable[[Any], bool] | None = None,
-    ) -> Any:
-        """Wait for the next ``event`` not returned before and return its payload.
-
-        :param event: the event name.
-        :param timeout: seconds to wait. Default 3.
-        :param where: only accept payloads for which this returns True. Default: any.
-        :raises WaitTimeout: naming what did arrive, when nothing matched in time.
-        """
-        index: int | None = None
-
-        def ready() -> bool:
-            nonlocal index
-            index = self._first_untaken(event, where)
-            return index is not None
-
-        try:
-            async with self._arrived:
-                await asyncio.wait_for(self._arrived.wait_for(ready), timeout)
-        except asyncio.TimeoutError:
-            seen = ", ".join(sorted({item.event for item in self.received})) or "nothing"
-            raise WaitTimeout(
-                f"{self.name} did not receive {event!r} within {timeout:g} s (it received: {seen})"
-            ) from None
-        assert index is not None
-        self._taken.add(index)
-        return self.received[index].data
-
-    def events(self, event: str | None = None) -> list[Any]:
-        """Payloads received so far, of ``event`` only when given."""
-        return [item.data for item in self.received if event in (None, item.event)]
-
-    def unclaimed(self, event: str | None = None) -> list[Received]:
-        """Events received but not yet returned by :meth:`wait_for`."""
-        return [
-            item
-            for index, item in enumerate(self.received)
-            if index not in self._taken and event in (None, item.event)
-        ]
-
-    def clear(self) -> None:
-        """Forget what was received so far."""
-        self.received.clear()
-        self._taken.clear()
-
-    async def disconnect(self) -> None:
-        """Close the connection (safe when already closed)."""
-        await self.sio.disconnect()
-        await self._http.close()
-        # A polling client whose session was closed under it (see
-        # _disconnected) opens one of its own for its last requests.
-        spare = self.sio.eio.http
-        if spare is not None and spare is not self._http and not spare.closed:
-            await spare.close()
-
-
-def _pack(args: Sequence[Any]) -> Any:
-    # python-socketio sends a tuple as several arguments and None as none, so
-    # a lone None or tuple argument must travel inside a one-element tuple.
-    if not args:
-        return None
-    if len(args) == 1 and not isinstance(args[0], (tuple, type(None))):
-        return args[0]
-    return tuple(args)
-
-
-async def connect(
-    url: str,
-    name: str,
-    *,
-    namespace: str = "/chat",
-    auth: Mapping[str, Any] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    transports: Sequence[str] = ("websocket",),
-) -> RecordingClient:
-    """Connect a :class:`RecordingClient` (over websocket unless told otherwise).
-
-    :param url: the server's URL, e.g. ``server.url``.
-    :param name: the client's label; also sent as ``auth.name`` unless ``auth``
-        is given.
-    :param namespace: the namespace to join. Default ``"/chat"``.
-    :param auth: the handshake ``auth`` payload. Default ``{"name": name}``.
-    :param timeout: seconds to wait for the namespace to accept. Default 3.
-    :param transports: engine.io transports the client may use:
-        ``("polling",)`` stays on long-polling, ``("polling", "websocket")``
-        starts polling and upgrades. Default ``("websocket",)``.
-    :raises ConnectRefused: with the server's reason when the namespace refuses.
-    """
-    client = RecordingClient(name, namespace)
-    try:
-        await client.sio.connect(
-            url,
-            namespaces=[namespace],
-            auth=dict(auth) if auth is not None else {"name": name},
-            transports=list(transports),
-            wait_timeout=timeout,
-        )
-    except socketio.exceptions.ConnectionError as error:
-        await client.disconnect()
-        raise ConnectRefused(client.refusal or str(error)) from None
-    return client
-
-
-async def expect_silence(
-    *clients: RecordingClient, event: str | None = None, timeout: float = DEFAULT_TIMEOUT
-) -> None:
-    """Assert that no client received ``event`` (any event when None) beyond those
-    already claimed by :meth:`RecordingClient.wait_for`.
-
-    Each client first completes :meth:`RecordingClient.sync`, so anything the
-    server sent it earlier has arrived: the check cannot pass by being early.
-
-    :raises AssertionError: naming the client and what it received.
-    """
-    for client in clients:
-        await client.sync(timeout)
-        extra = client.unclaimed(event)
-        if extra:
-            shown = "; ".join(f"{item.event} {list(item.args)!r}" for item in extra)
-            raise AssertionError(f"{client.name} should have received nothing, got: {shown}")
-
-
-def transcript(*clients: RecordingClient) -> str:
-    """What each client received, one line per event, for printing in a notebook."""
-    lines = []
-    width = max((len(client.name) for client in clients), default=0)
-    for client in clients:
-        if not client.received:
-            lines.append(f"{client.name:<{width}}  (nothing)")
-        for item in client.received:
-            shown = ", ".join(repr(arg) for arg in item.args)
-            lines.append(f"{client.name:<{width}}  <- {item.event}: {shown}")
-    return "\n".join(lines)
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,17 @@ calling module's globals), or from ``namespace`` when given. The tests run in a
 worker thread (``asyncio.to_thread``) with an event loop of its own, so they
 cannot deadlock against servers the notebook started on the kernel's loop.
 ``check`` reports by printing and never raises: a failed check leaves the rest
-of the notebook runnable (under nbval too). It returns a :class:`CheckReport`.
+of the notebook runnable (under nbval too), and an interrupted one says so in a
+line instead of a ``CancelledError``. It returns a :class:`CheckReport`.
+
+A :class:`~roomkit.course.watchdog.LoopWatch` watches the worker thread: a
+handler that blocks its event loop (``time.sleep``, a busy loop) fails the
+check with the line that blocked, and a long block is broken so that the check
+ends within its tests' time limits and the next check can run.
+
+Importing :mod:`roomkit.check` in a Jupyter kernel (the setup cell) starts
+:func:`warm_up` in the background: the first check then finds pytest and the
+course imported, the reference solutions loaded and pytest run once.
 """
 
 from __future__ import annotations
@@ -26,14 +36,31 @@ from typing import Any
 
 from roomkit.course.manifest import Exercise, load_course
 from roomkit.course.reports import render_check
+from roomkit.course.results import ExerciseResult
+from roomkit.course.watchdog import Block, LoopWatch
 from roomkit.errors import RoomkitError
 
-__all__ = ["CHECK_TIMEOUT", "CheckReport", "check"]
+__all__ = [
+    "CHECK_TIMEOUT",
+    "LOCK_WAIT",
+    "CheckReport",
+    "check",
+    "pytest_lock",
+    "warm_up",
+    "warmed",
+]
 
 CHECK_TIMEOUT = 60.0
+# How long a check waits for the warm-up or an earlier check (interrupted, its
+# blocking handler being broken) to finish before saying one is still running.
+LOCK_WAIT = 20.0
 
-
-_running = threading.Lock()  # one check at a time, even if an earlier one overran
+# One pytest run at a time in this process (checks, progress, the warm-up):
+# pytest.main is not thread-safe.
+pytest_lock = threading.Lock()
+_watches: list[LoopWatch] = []  # the running check's watch, to hurry it on an interrupt
+warmed = threading.Event()  # set when warm_up has finished (or was never started)
+warmed.set()
 _failures: dict[str, int] = {}  # failed checks per exercise, to reveal one more hint each time
 
 
@@ -88,16 +115,70 @@ def check(
     return _check(exercise_id, namespace)
 
 
-def _run_locked(exercise: Exercise, names: dict[str, Any]) -> Any:
+def _run_locked(
+    exercise: Exercise, names: dict[str, Any]
+) -> tuple[ExerciseResult, list[Block]] | None:
     from roomkit.course.grading import run_tests  # imports pytest: only when a check runs
 
-    if not _running.acquire(blocking=False):
+    if not pytest_lock.acquire(timeout=LOCK_WAIT):
         return None
     try:
         course = load_course()
-        return run_tests(course, [exercise], names, in_thread=True)[0]
+        with LoopWatch(threading.get_ident()) as watch:
+            _watches.append(watch)
+            try:
+                result = run_tests(course, [exercise], names, in_thread=True)[0]
+            finally:
+                _watches.remove(watch)
+        return result, watch.blocks
     finally:
-        _running.release()
+        pytest_lock.release()
+
+
+def _blocked(blocks: list[Block]) -> str:
+    """The diagnosis of the blocks a check saw, for the top of its report."""
+    first = blocks[0]
+    stopped = " (the check interrupted it there)" if first.broken else ""
+    more = f", and {len(blocks) - 1} more time(s)" if len(blocks) > 1 else ""
+    return (
+        f"your code blocked the event loop for {first.seconds:.1f} s{stopped}{more}:\n"
+        f"        {first.where}\n"
+        "      While a handler blocks, the server answers no one. Never call time.sleep "
+        "or loop without awaiting in a handler: use await asyncio.sleep(...)."
+    )
+
+
+def _warm(exercise: Exercise) -> None:
+    try:
+        # The imports, the course and the reference solutions a check needs, and
+        # one pytest run: the reference's own check of the first exercise.
+        from roomkit.course.grading import run_tests
+        from roomkit.course.implementations import reference
+
+        with pytest_lock:
+            course = load_course()
+            run_tests(course, [exercise], None, in_thread=True)
+        # Outside the lock: a check that comes now loads its own reference.
+        for each in course.exercises:
+            reference(course, each)
+    except Exception:  # warming is an optimisation: the check itself reports problems
+        pass
+    finally:
+        warmed.set()
+
+
+def warm_up() -> None:
+    """Prepare the first check in a background thread (once; only in a Jupyter kernel)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None or not warmed.is_set():
+        return
+    try:
+        exercise = load_course().exercises[0]
+    except (RoomkitError, IndexError):
+        return
+    warmed.clear()
+    threading.Thread(target=_warm, args=(exercise,), name="roomkit-warm-up", daemon=True).start()
 
 
 async def _check(exercise_id: str, namespace: Mapping[str, Any]) -> CheckReport:
@@ -109,8 +190,20 @@ async def _check(exercise_id: str, namespace: Mapping[str, Any]) -> CheckReport:
     # The names as they are now: a later redefinition does not leak into this check.
     names = {name: namespace[name] for name in exercise.defines if name in namespace}
     try:
-        result = await asyncio.wait_for(
+        outcome = await asyncio.wait_for(
             asyncio.to_thread(_run_locked, exercise, names), CHECK_TIMEOUT
+        )
+    except asyncio.CancelledError:
+        # The learner interrupted the cell: the worker ends its tests on its own
+        # (a blocking handler broken at once), and the next check waits for it.
+        for watch in _watches:
+            watch.hurry()
+        return _report(
+            CheckReport(
+                exercise_id,
+                f"Exercise {exercise.id}: check interrupted.",
+                seconds=time.perf_counter() - started,
+            )
         )
     except asyncio.TimeoutError:
         return _report(
@@ -121,14 +214,17 @@ async def _check(exercise_id: str, namespace: Mapping[str, Any]) -> CheckReport:
                 seconds=time.perf_counter() - started,
             )
         )
-    if result is None:
+    if outcome is None:
         return _report(
             CheckReport(
                 exercise_id,
-                "check: an earlier check is still running (a handler may be blocking); "
-                "restart the kernel if this persists",
+                f"check: an earlier check is still running after {LOCK_WAIT:g} s (a handler "
+                "may be stuck in time.sleep); restart the kernel if this persists",
             )
         )
+    result, blocks = outcome
+    if blocks:
+        result.problem = _blocked(blocks)
     seconds = time.perf_counter() - started
     if result.passed:
         _failures.pop(exercise.id, None)

@@ -47,6 +47,11 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)"
     )
     grade.add_argument("--quiet", action="store_true", help="print no progress and no tables")
+    grade.add_argument(
+        "--summary",
+        action="store_true",
+        help="list every exercise as passed, failed or not started (folders only); exit 0",
+    )
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
 
@@ -162,6 +167,8 @@ def _grade(args: argparse.Namespace) -> int:
     if missing:
         print(f"roomkit grade: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.summary:
+        return _summary(course, paths)
     progress = None if args.quiet else _ProgressLine(sys.stderr)
     submissions = []
     for path in paths:
@@ -181,6 +188,18 @@ def _grade(args: argparse.Namespace) -> int:
         write_csv(submissions, args.csv)
     everything = all(result.passed for submission in submissions for result in submission.exercises)
     return 0 if everything else 1
+
+
+def _summary(course: Course, folders: list[Path]) -> int:
+    from roomkit.course.progress import progress_of, render_progress
+
+    files = [str(path) for path in folders if not path.is_dir()]
+    if files:
+        print(f"roomkit grade --summary: not a folder: {', '.join(files)}", file=sys.stderr)
+        return 2
+    for folder in folders:
+        print(render_progress(progress_of(course, folder), folder), end="\n\n", flush=True)
+    return 0
 
 
 def _new_exercise(args: argparse.Namespace) -> int:

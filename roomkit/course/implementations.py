@@ -29,7 +29,7 @@ from roomkit.course.notebooks import (
     cell_exercise_id,
     cell_source,
     cell_tags,
-    read_notebook,
+    read_cells,
 )
 
 __all__ = [
@@ -107,15 +107,15 @@ def from_notebook(path: Path, exercise: Exercise, label: str | None = None) -> I
     """
     label = label or str(path)
     try:
-        notebook = read_notebook(path)
+        notebook_cells = read_cells(path)
     except FileNotFoundError:
         return _failed(label, exercise, f"{path} does not exist")
     except Exception as error:  # not JSON, not a notebook: say so, whatever it is
         return _failed(label, exercise, f"{path} cannot be read as a notebook: {error}")
     cells = [
         (number, cell)
-        for number, cell in enumerate(notebook.cells, start=1)
-        if cell.cell_type == "code"
+        for number, cell in enumerate(notebook_cells, start=1)
+        if cell.get("cell_type") == "code"
         and (SETUP_TAG in cell_tags(cell) or cell_exercise_id(cell) == exercise.id)
     ]
     if not any(cell_exercise_id(cell) == exercise.id for _, cell in cells):

@@ -15,14 +15,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any
 
 import socketio
 
-from roomkit.course.failures import describe_exception
 from roomkit.course.implementations import Implementation
 from roomkit.errors import ConnectRefused, WaitTimeout
+from roomkit.handler_errors import HandlerError
 from roomkit.testing import RecordingClient, connect
 
 __all__ = [
@@ -50,22 +49,6 @@ Scenario = Callable[["Stage"], Awaitable[None]]
 # one server of a cluster set up with the implementation's code, and on exit
 # releases what it started (a store, for instance).
 Build = Callable[[Implementation, str, str], AbstractAsyncContextManager[socketio.AsyncServer]]
-
-
-@dataclass(frozen=True, slots=True)
-class HandlerError:
-    """An exception raised in the server: while doing what, and the exception.
-
-    :param doing: e.g. ``"handling 'message' on /chat"``.
-    :param error: the exception.
-    """
-
-    doing: str
-    error: BaseException
-
-    def describe(self) -> str:
-        """One line, then the learner's frames."""
-        return f"{self.doing}, raised {describe_exception(self.error)}"
 
 
 class _Collect(logging.Handler):
