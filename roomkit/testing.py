@@ -71,7 +71,7 @@ def _server_of(target: web.Application | socketio.AsyncServer) -> socketio.Async
 class RunningServer:
     """A server listening on 127.0.0.1, started by :func:`start_server`.
 
-    :attr url: ``http://127.0.0.1:<port>``, what clients connect to.
+    :attr url: ``http://127.0.0.1:<port>`` (or ``unix:<path>``), what clients connect to.
     :attr app: the ``aiohttp`` application being served.
     :attr sio: its Socket.IO server.
     """
@@ -108,6 +108,7 @@ async def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    unix_socket: str | None = None,
 ) -> RunningServer:
     """Serve ``target`` in the running event loop and return once it listens.
 
@@ -116,6 +117,9 @@ async def start_server(
         attached to a new application. Default: ``create_app()``.
     :param host: address to bind. Default ``"127.0.0.1"``.
     :param port: port to bind; 0 picks a free one. Default 0.
+    :param unix_socket: serve on this Unix socket path instead of ``host:port``
+        (the URL is then ``unix:<path>``, which :func:`connect` understands).
+        Default None.
     """
     if target is None:
         from roomkit.app import create_app
@@ -138,12 +142,18 @@ async def start_server(
     sio.on(SYNC_EVENT, _sync_handler, namespace="*")
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (
+        web.UnixSite(runner, unix_socket)
+        if unix_socket is not None
+        else web.TCPSite(runner, host, port)
+    )
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()  # setup already started the app's background tasks
         raise
+    if unix_socket is not None:
+        return RunningServer(f"unix:{unix_socket}", app, sio, runner)
     bound_port = runner.addresses[0][1]
     return RunningServer(f"http://{host}:{bound_port}", app, sio, runner)
 
@@ -187,7 +197,7 @@ class RecordingClient:
     :param namespace: the namespace it connects to.
     """
 
-    def __init__(self, name: str, namespace: str) -> None:
+    def __init__(self, name: str, namespace: str, *, unix_socket: str | None = None) -> None:
         self.name = name
         self.namespace = namespace
         self.received: list[Received] = []
@@ -196,7 +206,9 @@ class RecordingClient:
         self._arrived = asyncio.Condition()
         # Our own HTTP session, closed in disconnect(): the one engine.io would
         # make is left open when the server ends the connection.
-        self._http = aiohttp.ClientSession()
+        # unix_socket: a server on a Unix socket (a sandboxed learner's server).
+        connector = aiohttp.UnixConnector(unix_socket) if unix_socket is not None else None
+        self._http = aiohttp.ClientSession(connector=connector)
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("connect_error", self._refused, namespace=namespace)
@@ -335,7 +347,8 @@ async def connect(
 ) -> RecordingClient:
     """Connect a :class:`RecordingClient` over websocket.
 
-    :param url: the server's URL, e.g. ``server.url``.
+    :param url: the server's URL, e.g. ``server.url``; ``unix:<path>`` for a
+        server on a Unix socket (see :func:`start_server`).
     :param name: the client's label; also sent as ``auth.name`` unless ``auth``
         is given.
     :param namespace: the namespace to join. Default ``"/chat"``.
@@ -343,10 +356,11 @@ async def connect(
     :param timeout: seconds to wait for the namespace to accept. Default 3.
     :raises ConnectRefused: with the server's reason when the namespace refuses.
     """
-    client = RecordingClient(name, namespace)
+    unix_socket = url.removeprefix("unix:") if url.startswith("unix:") else None
+    client = RecordingClient(name, namespace, unix_socket=unix_socket)
     try:
         await client.sio.connect(
-            url,
+            "http://localhost" if unix_socket is not None else url,
             namespaces=[namespace],
             auth=dict(auth) if auth is not None else {"name": name},
             transports=["websocket"],
@@ -392,7 +406,9 @@ def transcript(*clients: RecordingClient) -> str:
 
 @contextlib.asynccontextmanager
 async def serve_cluster(
-    *servers: socketio.AsyncServer, timeout: float = SUBSCRIBE_TIMEOUT
+    *servers: socketio.AsyncServer,
+    timeout: float = SUBSCRIBE_TIMEOUT,
+    unix_sockets: Sequence[str] | None = None,
 ) -> AsyncIterator[list[RunningServer]]:
     """Serve each server on a port of its own, with its Redis listener subscribed.
 
@@ -405,12 +421,15 @@ async def serve_cluster(
 
     :param servers: fresh servers that no client has connected to yet.
     :param timeout: seconds to wait for the subscriptions. Default :data:`SUBSCRIBE_TIMEOUT`.
+    :param unix_sockets: serve server ``i`` on Unix socket ``unix_sockets[i]``
+        instead of a loopback port (see :func:`start_server`). Default None.
     :raises WaitTimeout: when Redis did not see every subscription in time.
     """
     running: list[RunningServer] = []
     try:
-        for sio in servers:
-            running.append(await start_server(sio))
+        for index, sio in enumerate(servers):
+            path = unix_sockets[index] if unix_sockets is not None else None
+            running.append(await start_server(sio, unix_socket=path))
         await start_listeners(servers, timeout)
         yield running
     finally:

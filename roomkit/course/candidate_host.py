@@ -1,0 +1,201 @@
+"""The candidate host: the process that runs one submission's code and serves its servers.
+
+Started by the grader (:class:`roomkit.course.remote.CandidateHost`), usually
+sealed by bubblewrap (:mod:`roomkit.course.sandbox`). It first sets its limits,
+then answers JSON requests, one per line, on its control socket:
+
+- ``{"op": "load", "exercise": {...}, "cells": [...], ...}`` runs the exercise's
+  cells in a fresh module; answers ``{"ok": true}`` or ``{"problem": ...}``.
+- ``{"op": "serve", "exercise": id, "server": name, "function": ..., "sockets": [...],
+  "cluster": bool}`` builds fresh servers with the test's ``install`` (or a
+  cluster's ``build``, with a ``redis-server`` of its own) and serves them on the
+  Unix sockets the grader named, in the shared directory.
+- ``{"op": "errors", "server": name}`` answers the exceptions its handlers raised,
+  as text; ``{"op": "stop", "server": name}`` stops it.
+
+The grader never trusts more than the answers' shape: it chose the socket paths,
+and the verdict is computed on its side from what its own clients observed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import importlib.util
+import json
+import marshal
+import os
+import pickle
+import socket
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception
+from roomkit.course.implementations import CellCode, Implementation, run_cells
+from roomkit.course.judge import build_cluster, prepare_server
+from roomkit.course.manifest import Exercise
+from roomkit.course.sandbox import Limits, apply_limits
+from roomkit.course.scenario import ObservedServer
+from roomkit.processes import RedisProcess, RedisProcessError
+from roomkit.testing import serve_cluster, start_server
+
+__all__ = ["main", "unship_function"]
+
+# Requests carry whole notebook cells: allow long lines.
+_LINE_LIMIT = 1 << 26
+_modules: dict[str, types.ModuleType] = {}
+
+
+def _test_module(path: str) -> types.ModuleType:
+    """The exercise test module at ``path``, imported once, by path."""
+    module = _modules.get(path)
+    if module is None:
+        name = f"roomkit_exercise_tests_{len(_modules)}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses and typing look modules up by name
+        spec.loader.exec_module(module)
+        _modules[path] = module
+    return module
+
+
+def unship_function(shipped: dict[str, Any]) -> Any:
+    """The function :func:`roomkit.course.remote.ship_function` described.
+
+    A module-level function is found by name in its test module; a closure (for
+    instance ``installer(token)``'s ``install``) is rebuilt from its code object
+    and the values it closed over, with the test module as its globals.
+    """
+    module = _test_module(shipped["module"])
+    if "code" not in shipped:
+        found: Any = module
+        for part in shipped["qualname"].split("."):
+            found = getattr(found, part)
+        return found
+    code = marshal.loads(base64.b64decode(shipped["code"]))
+    values = pickle.loads(base64.b64decode(shipped["closure"]))
+    defaults = pickle.loads(base64.b64decode(shipped["defaults"]))
+    cells = tuple(types.CellType(value) for value in values)
+    return types.FunctionType(code, module.__dict__, code.co_name, defaults, cells or None)
+
+
+class _Host:
+    """What the host has loaded and serves."""
+
+    def __init__(self) -> None:
+        self.implementations: dict[str, Implementation] = {}
+        self.running: dict[str, tuple[contextlib.AsyncExitStack, list[ObservedServer]]] = {}
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "load":
+            return self.load(request)
+        if op == "serve":
+            return await self.serve(request)
+        if op == "errors":
+            _, servers = self.running[request["server"]]
+            errors = [error for sio in servers for error in sio.handler_errors]
+            return {"errors": [[error.doing, error.describe_error()] for error in errors]}
+        if op == "stop":
+            stack, _ = self.running.pop(request["server"])
+            await stack.aclose()
+            return {"ok": True}
+        return {"problem": f"unknown request {op!r}"}
+
+    def load(self, request: dict[str, Any]) -> dict[str, Any]:
+        fields = dict(request["exercise"])
+        for name in ("defines", "hints"):
+            fields[name] = tuple(fields[name])
+        exercise = Exercise(**fields)
+        cells = [CellCode(*cell) for cell in request["cells"]]
+        implementation = run_cells(cells, exercise, request["label"], request["notebook"])
+        self.implementations[exercise.id] = implementation
+        if implementation.problem is not None:
+            return {
+                "problem": str(implementation.problem),
+                "not_solved": isinstance(implementation.problem, NotSolved),
+            }
+        return {"ok": True}
+
+    async def serve(self, request: dict[str, Any]) -> dict[str, Any]:
+        implementation = self.implementations[request["exercise"]]
+        sockets = list(request["sockets"])
+        try:
+            function = unship_function(request["function"])
+        except Exception as error:  # the grader's side: the test module cannot be used here
+            return {"broken": "the test's set-up cannot be rebuilt: " + describe_exception(error)}
+        stack = contextlib.AsyncExitStack()
+        try:
+            if request["cluster"]:
+                try:
+                    redis = await stack.enter_async_context(RedisProcess())
+                except RedisProcessError as error:
+                    await stack.aclose()
+                    return {"broken": f"this exercise needs redis-server: {error}"}
+                servers = await build_cluster(
+                    implementation, function, redis.url, len(sockets), stack
+                )
+                await stack.enter_async_context(serve_cluster(*servers, unix_sockets=sockets))
+            else:
+                sio = await prepare_server(implementation, function)
+                servers = [sio]
+                running = await start_server(sio, unix_socket=sockets[0])
+                stack.push_async_callback(running.stop)
+        except ExerciseFailure as error:
+            await stack.aclose()
+            return {"problem": str(error), "not_solved": isinstance(error, NotSolved)}
+        except Exception as error:  # the learner's code may raise anything
+            await stack.aclose()
+            return {"problem": "setting up your server raised " + describe_exception(error)}
+        self.running[request["server"]] = (
+            stack,
+            [sio for sio in servers if isinstance(sio, ObservedServer)],
+        )
+        return {"ok": True}
+
+
+async def _answer_requests(control: socket.socket) -> None:
+    reader, writer = await asyncio.open_connection(sock=control, limit=_LINE_LIMIT)
+    host = _Host()
+    writer.write(b'{"ready": true}\n')
+    await writer.drain()
+    while line := await reader.readline():
+        try:
+            answer = await host.handle(json.loads(line))
+        except Exception as error:  # e.g. a server the learner's code already stopped
+            answer = {"problem": "your server could not be used: " + describe_exception(error)}
+        writer.write(json.dumps(answer).encode() + b"\n")
+        await writer.drain()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Set the limits, then answer the grader's requests until it closes the control socket.
+
+    :param argv: the command line. Default ``sys.argv[1:]``.
+    """
+    parser = argparse.ArgumentParser(prog="roomkit.course.candidate_host")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--shared-dir", type=Path, required=True)
+    defaults = Limits()
+    parser.add_argument("--memory", type=int, default=defaults.memory_bytes)
+    parser.add_argument("--cpu", type=int, default=defaults.cpu_seconds)
+    parser.add_argument("--file-size", type=int, default=defaults.file_bytes)
+    parser.add_argument("--processes", type=int, default=defaults.processes)
+    args = parser.parse_args(argv)
+    limits = Limits(args.memory, args.cpu, args.file_size, args.processes)
+    # 0: no process cap (it counts every process of the user: only under a user id of our own).
+    apply_limits(limits, processes=args.processes > 0)
+    # What the learner's code prints goes to the log, never to the control channel.
+    os.dup2(2, 1)
+    control = socket.socket(fileno=args.control_fd)
+    asyncio.run(_answer_requests(control))
+
+
+if __name__ == "__main__":
+    main()

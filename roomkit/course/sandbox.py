@@ -1,0 +1,240 @@
+"""Seal a candidate host: find bubblewrap, build its command line, set the resource limits.
+
+A submission's code runs in a *candidate host* (:mod:`roomkit.course.candidate_host`),
+a fresh Python process. Sealed, it runs under bubblewrap (``bwrap``) in its own
+PID, mount, network, IPC and UTS namespaces, as a user id of its own with no
+capabilities, and sees only: ``/usr`` and the interpreter, its packages and the
+roomkit package (read-only), the exercise test modules it needs (read-only), a
+private ``/tmp``, and one directory shared with the grader where it serves its
+Unix sockets. Without bubblewrap it runs as a plain child process with the same
+limits except the process cap (see :func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import resource
+import shutil
+import site
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import roomkit
+from roomkit.errors import RoomkitError
+
+__all__ = [
+    "SHARED_DIR",
+    "Limits",
+    "SandboxMode",
+    "SandboxUnavailable",
+    "apply_limits",
+    "find_bwrap",
+    "host_command",
+    "resolve",
+    "sandbox_uid",
+]
+
+# "auto": bwrap when it works, else a plain child process (with a warning);
+# "require": bwrap or refuse; "off": the learner's code in the grading process.
+SandboxMode = Literal["auto", "require", "off"]
+
+# Where the grader's shared directory appears inside the sandbox.
+SHARED_DIR = "/run/roomkit"
+# Sealed hosts run as a user id of their own (process caps are per user id), drawn
+# from a range no account uses.
+_UID_BASE = 1_100_000
+_UID_SPAN = 400_000
+_uids = itertools.count()
+_warned = False
+
+
+class SandboxUnavailable(RoomkitError):
+    """Sealed grading was required, but bubblewrap is missing or does not work here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one candidate host may use; none of it can be lifted from inside.
+
+    :param memory_bytes: address space (``RLIMIT_AS``). Default 2 GiB.
+    :param cpu_seconds: CPU time over the host's life (``RLIMIT_CPU``); a host
+        that runs out is killed and the next test starts a fresh one. Default 60.
+    :param file_bytes: size of any file it writes (``RLIMIT_FSIZE``). Default 64 MiB.
+    :param processes: processes and threads of its user id (``RLIMIT_NPROC``),
+        sealed only. Default 64.
+    """
+
+    memory_bytes: int = 2 << 30
+    cpu_seconds: int = 60
+    file_bytes: int = 64 << 20
+    processes: int = 64
+
+    def as_arguments(self, *, processes: bool) -> list[str]:
+        """The candidate host's command-line options for these limits.
+
+        :param processes: whether to cap processes (see :func:`apply_limits`).
+        """
+        return [
+            f"--memory={self.memory_bytes}",
+            f"--cpu={self.cpu_seconds}",
+            f"--file-size={self.file_bytes}",
+            f"--processes={self.processes if processes else 0}",
+        ]
+
+
+def apply_limits(limits: Limits, *, processes: bool) -> None:
+    """Set ``limits`` on this process (soft = hard, so they cannot be raised again).
+
+    :param limits: the limits.
+    :param processes: whether to cap processes too (only under a user id of
+        its own: the cap counts every process of the user).
+    """
+    caps = [
+        (resource.RLIMIT_AS, limits.memory_bytes),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_bytes),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if processes:
+        caps.append((resource.RLIMIT_NPROC, limits.processes))
+    for which, value in caps:
+        resource.setrlimit(which, (value, value))
+
+
+@functools.cache
+def find_bwrap() -> str | None:
+    """The ``bwrap`` executable, if there is one and it can make namespaces here."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    probe = [path, *_namespaces(), "--ro-bind", "/", "/", "true"]
+    try:
+        ran = subprocess.run(probe, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return path if ran.returncode == 0 else None
+
+
+def resolve(mode: SandboxMode) -> bool:
+    """Whether grading under ``mode`` seals the candidate (True) or not (False).
+
+    :raises SandboxUnavailable: under ``"require"`` without a working bubblewrap.
+    """
+    global _warned
+    if mode == "off":
+        return False
+    if find_bwrap() is not None:
+        return True
+    if mode == "require":
+        raise SandboxUnavailable(
+            "sealed grading needs bubblewrap (bwrap), which is missing or cannot create "
+            "namespaces here: install it (Debian: apt-get install bubblewrap) or grade "
+            "without --require-sandbox"
+        )
+    if not _warned:
+        _warned = True
+        print(
+            "roomkit grade: warning: bubblewrap (bwrap) is not available, so each "
+            "submission runs in a plain child process that can read the grader's files",
+            file=sys.stderr,
+        )
+    return False
+
+
+def sandbox_uid() -> int:
+    """A user id for the next sealed host, distinct from recent ones in any process."""
+    return _UID_BASE + (os.getpid() * 97 + next(_uids)) % _UID_SPAN
+
+
+def _namespaces() -> list[str]:
+    # As root, no user namespace: the host drops to a user id of its own with
+    # setpriv, which is what makes the process cap count its processes only.
+    user = [] if os.geteuid() == 0 else ["--unshare-user"]
+    return [*user, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+
+
+def _readable_paths() -> list[Path]:
+    """The interpreter, its packages and roomkit: what the host needs to import."""
+    package = Path(roomkit.__file__).resolve().parent
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix), package}
+    paths.update(Path(entry) for entry in site.getsitepackages())
+    paths.add(Path(sys.executable).parent)
+    existing = sorted(path for path in paths if path.exists() and not path.is_relative_to("/usr"))
+    # A path inside another one is already visible.
+    return [
+        path for path in existing if not any(path.is_relative_to(o) and path != o for o in existing)
+    ]
+
+
+def _ancestors(paths: Sequence[Path]) -> list[str]:
+    """``--dir`` options for every ancestor of ``paths``, traversable by the host's user."""
+    dirs = sorted({str(parent) for path in paths for parent in path.parents if str(parent) != "/"})
+    return [argument for path in dirs for argument in ("--perms", "0755", "--dir", path)]
+
+
+def host_command(
+    shared_dir: Path,
+    modules: Sequence[Path],
+    limits: Limits,
+    *,
+    sealed: bool,
+    uid: int,
+    control_fd: int,
+) -> list[str]:
+    """The command that starts one candidate host.
+
+    :param shared_dir: the directory shared with the grader (sockets, log);
+        :data:`SHARED_DIR` inside the sandbox.
+    :param modules: the exercise test modules the host may import (read-only).
+    :param limits: its limits.
+    :param sealed: under bubblewrap (True) or as a plain child process (False).
+    :param uid: the user id a sealed host runs as (when the grader is root).
+    :param control_fd: the host's end of the control socket (inherited).
+    """
+    host = [
+        sys.executable,
+        "-I",
+        "-m",
+        "roomkit.course.candidate_host",
+        f"--control-fd={control_fd}",
+        f"--shared-dir={SHARED_DIR if sealed else shared_dir}",
+        # The process cap only under a user id of the host's own (see apply_limits).
+        *limits.as_arguments(processes=sealed and os.geteuid() == 0),
+    ]
+    if not sealed:
+        return host
+    bwrap = find_bwrap()
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not available")
+    readable = [*_readable_paths(), *(module.resolve() for module in modules)]
+    command = [bwrap, *_namespaces(), "--die-with-parent", "--new-session"]
+    # /tmp first: what is bound below it (a course in /tmp) must stay visible.
+    command += ["--perms", "1777", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/", link)
+        if target.is_symlink():
+            command += ["--symlink", os.readlink(target), f"/{link}"]
+    command += _ancestors([*readable, Path(SHARED_DIR)])
+    for path in readable:
+        command += ["--ro-bind", str(path), str(path)]
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    command += ["--bind", str(shared_dir), SHARED_DIR, "--chdir", "/tmp", "--clearenv"]
+    for name, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8")):
+        command += ["--setenv", name, value]
+    if os.geteuid() == 0:
+        command += [
+            "/usr/bin/setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ]
+    return command + host
