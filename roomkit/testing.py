@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,7 @@ async def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    unix_socket: str | None = None,
+    sock: socket.socket | None = None,
 ) -> RunningServer:
     """Serve ``target`` in the running event loop and return once it listens.
 
@@ -117,8 +118,8 @@ async def start_server(
         attached to a new application. Default: ``create_app()``.
     :param host: address to bind. Default ``"127.0.0.1"``.
     :param port: port to bind; 0 picks a free one. Default 0.
-    :param unix_socket: serve on this Unix socket path instead of ``host:port``
-        (the URL is then ``unix:<path>``, which :func:`connect` understands).
+    :param sock: serve on this listening Unix socket instead of ``host:port``
+        (the URL is then ``unix:<its path>``, which :func:`connect` understands).
         Default None.
     """
     if target is None:
@@ -143,17 +144,15 @@ async def start_server(
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site: web.BaseSite = (
-        web.UnixSite(runner, unix_socket)
-        if unix_socket is not None
-        else web.TCPSite(runner, host, port)
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
     )
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()  # setup already started the app's background tasks
         raise
-    if unix_socket is not None:
-        return RunningServer(f"unix:{unix_socket}", app, sio, runner)
+    if sock is not None:
+        return RunningServer(f"unix:{sock.getsockname()}", app, sio, runner)
     bound_port = runner.addresses[0][1]
     return RunningServer(f"http://{host}:{bound_port}", app, sio, runner)
 
@@ -408,7 +407,7 @@ def transcript(*clients: RecordingClient) -> str:
 async def serve_cluster(
     *servers: socketio.AsyncServer,
     timeout: float = SUBSCRIBE_TIMEOUT,
-    unix_sockets: Sequence[str] | None = None,
+    socks: Sequence[socket.socket] | None = None,
 ) -> AsyncIterator[list[RunningServer]]:
     """Serve each server on a port of its own, with its Redis listener subscribed.
 
@@ -421,15 +420,15 @@ async def serve_cluster(
 
     :param servers: fresh servers that no client has connected to yet.
     :param timeout: seconds to wait for the subscriptions. Default :data:`SUBSCRIBE_TIMEOUT`.
-    :param unix_sockets: serve server ``i`` on Unix socket ``unix_sockets[i]``
+    :param socks: serve server ``i`` on listening Unix socket ``socks[i]``
         instead of a loopback port (see :func:`start_server`). Default None.
     :raises WaitTimeout: when Redis did not see every subscription in time.
     """
     running: list[RunningServer] = []
     try:
         for index, sio in enumerate(servers):
-            path = unix_sockets[index] if unix_sockets is not None else None
-            running.append(await start_server(sio, unix_socket=path))
+            listening = socks[index] if socks is not None else None
+            running.append(await start_server(sio, sock=listening))
         await start_listeners(servers, timeout)
         yield running
     finally:

@@ -6,14 +6,15 @@ then answers JSON requests, one per line, on its control socket:
 
 - ``{"op": "load", "exercise": {...}, "cells": [...], ...}`` runs the exercise's
   cells in a fresh module; answers ``{"ok": true}`` or ``{"problem": ...}``.
-- ``{"op": "serve", "exercise": id, "server": name, "function": ..., "sockets": [...],
+- ``{"op": "serve", "exercise": id, "server": name, "function": ..., "servers": n,
   "cluster": bool}`` builds fresh servers with the test's ``install`` (or a
   cluster's ``build``, with a ``redis-server`` of its own) and serves them on the
-  Unix sockets the grader named, in the shared directory.
+  ``n`` listening Unix sockets that came with the request (``SCM_RIGHTS``): the
+  grader bound them, in a directory the host cannot see.
 - ``{"op": "errors", "server": name}`` answers the exceptions its handlers raised,
   as text; ``{"op": "stop", "server": name}`` stops it.
 
-The grader never trusts more than the answers' shape: it chose the socket paths,
+The grader never trusts more than the answers' shape: it owns the socket paths,
 and the verdict is computed on its side from what its own clients observed.
 """
 
@@ -31,7 +32,6 @@ import pickle
 import socket
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception
@@ -45,8 +45,6 @@ from roomkit.testing import serve_cluster, start_server
 
 __all__ = ["main", "unship_function"]
 
-# Requests carry whole notebook cells: allow long lines.
-_LINE_LIMIT = 1 << 26
 _modules: dict[str, types.ModuleType] = {}
 
 
@@ -92,12 +90,12 @@ class _Host:
         self.implementations: dict[str, Implementation] = {}
         self.running: dict[str, tuple[contextlib.AsyncExitStack, list[ObservedServer]]] = {}
 
-    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         op = request.get("op")
         if op == "load":
             return self.load(request)
         if op == "serve":
-            return await self.serve(request)
+            return await self.serve(request, fds)
         if op == "errors":
             _, servers = self.running[request["server"]]
             errors = [error for sio in servers for error in sio.handler_errors]
@@ -123,9 +121,9 @@ class _Host:
             }
         return {"ok": True}
 
-    async def serve(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def serve(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         implementation = self.implementations[request["exercise"]]
-        sockets = list(request["sockets"])
+        sockets = [socket.socket(fileno=fd) for fd in fds]
         try:
             function = unship_function(request["function"])
         except Exception as error:  # the grader's side: the test module cannot be used here
@@ -141,11 +139,11 @@ class _Host:
                 servers = await build_cluster(
                     implementation, function, redis.url, len(sockets), stack
                 )
-                await stack.enter_async_context(serve_cluster(*servers, unix_sockets=sockets))
+                await stack.enter_async_context(serve_cluster(*servers, socks=sockets))
             else:
                 sio = await prepare_server(implementation, function)
                 servers = [sio]
-                running = await start_server(sio, unix_socket=sockets[0])
+                running = await start_server(sio, sock=sockets[0])
                 stack.push_async_callback(running.stop)
         except ExerciseFailure as error:
             await stack.aclose()
@@ -160,18 +158,48 @@ class _Host:
         return {"ok": True}
 
 
-async def _answer_requests(control: socket.socket) -> None:
-    reader, writer = await asyncio.open_connection(sock=control, limit=_LINE_LIMIT)
-    host = _Host()
-    writer.write(b'{"ready": true}\n')
-    await writer.drain()
-    while line := await reader.readline():
+def _wake(readable: asyncio.Future[None]) -> None:
+    if not readable.done():
+        readable.set_result(None)
+
+
+async def _receive(control: socket.socket) -> tuple[bytes, list[int]]:
+    """The next bytes on ``control``, with the file descriptors that came with them."""
+    loop = asyncio.get_running_loop()
+    while True:
         try:
-            answer = await host.handle(json.loads(line))
+            data, fds, _, _ = socket.recv_fds(control, 1 << 20, 8)
+            return data, fds
+        except BlockingIOError:
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(control.fileno(), _wake, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(control.fileno())
+
+
+async def _answer_requests(control: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    control.setblocking(False)
+    host = _Host()
+    await loop.sock_sendall(control, b'{"ready": true}\n')
+    buffer, fds = b"", []
+    while True:
+        while b"\n" not in buffer:
+            data, received = await _receive(control)
+            if not data:
+                return  # the grader closed the channel
+            buffer += data
+            fds += received
+        line, _, buffer = buffer.partition(b"\n")
+        try:
+            # The grader sends one request at a time: the sockets are this one's.
+            answer = await host.handle(json.loads(line), fds)
         except Exception as error:  # e.g. a server the learner's code already stopped
             answer = {"problem": "your server could not be used: " + describe_exception(error)}
-        writer.write(json.dumps(answer).encode() + b"\n")
-        await writer.drain()
+        fds = []
+        await loop.sock_sendall(control, json.dumps(answer).encode() + b"\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,7 +209,6 @@ def main(argv: list[str] | None = None) -> None:
     """
     parser = argparse.ArgumentParser(prog="roomkit.course.candidate_host")
     parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--shared-dir", type=Path, required=True)
     defaults = Limits()
     parser.add_argument("--memory", type=int, default=defaults.memory_bytes)
     parser.add_argument("--cpu", type=int, default=defaults.cpu_seconds)

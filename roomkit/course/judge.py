@@ -171,6 +171,7 @@ async def _run_remote(
     finally:
         await stage.close()
     await served.stop()
+    host.kill_if_forked()
     return observed
 
 

@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 
 from roomkit.course.failures import BrokenTest, ExerciseFailure, ExerciseTimeout, NotSolved
 from roomkit.course.implementations import CellCode, Implementation
-from roomkit.course.sandbox import SHARED_DIR, Limits, host_command, sandbox_uid
+from roomkit.course.sandbox import Limits, host_command, sandbox_uid
 from roomkit.course.scenario import HandlerError
 
 __all__ = [
@@ -126,7 +126,7 @@ class CandidateHost:
         self._buffer = b""
         self._shared: Path | None = None
         self._names = itertools.count(1)
-        self._ended: str | None = None
+        self._uid: int | None = None
 
     @property
     def started(self) -> bool:
@@ -134,13 +134,13 @@ class CandidateHost:
         return self._process is not None
 
     def _start(self) -> None:
+        # The grader's own directory (mode 0700), never visible to the host: the
+        # sockets its servers listen on and its log.
         shared = Path(tempfile.mkdtemp(prefix="roomkit-host-"))
         uid = sandbox_uid()
-        if self.sealed and os.geteuid() == 0:
-            os.chown(shared, uid, uid)
+        self._uid = uid if self.sealed and os.geteuid() == 0 else None
         grader_end, host_end = socket.socketpair()
         command = host_command(
-            shared,
             self.modules,
             self.limits,
             sealed=self.sealed,
@@ -160,7 +160,7 @@ class CandidateHost:
             )
         host_end.close()
         grader_end.setblocking(False)
-        self._control, self._shared, self._buffer, self._ended = grader_end, shared, b"", None
+        self._control, self._shared, self._buffer = grader_end, shared, b""
         self.loaded = set()
 
     def kill(self) -> None:
@@ -180,6 +180,23 @@ class CandidateHost:
 
     close = kill
 
+    def kill_if_forked(self) -> None:
+        """Kill the host if its code left processes behind (a fork shares the host's
+        control channel, and would answer for it): the next test gets a fresh host.
+
+        Only for a sealed host with a user id of its own, the one way to find them all.
+        """
+        if self._process is None or self._uid is None:
+            return
+        wanted = f"Uid:\t{self._uid}\t"
+        count = 0
+        for status in Path("/proc").glob("[0-9]*/status"):
+            with contextlib.suppress(OSError):
+                if wanted in status.read_text():
+                    count += 1
+        if count > 1:
+            self.kill()
+
     def _ending(self) -> str:
         """How the host ended (it is reaped and forgotten)."""
         process = self._process
@@ -194,16 +211,23 @@ class CandidateHost:
         if self._process is None:
             self._start()
             self._receive_now(START_TIMEOUT, "starting your code's process")
+        self._send(message, [], timeout)
+        return self._receive_now(timeout, _WHAT.get(str(message.get("op")), "?"))
+
+    def _send(self, message: dict[str, Any], fds: list[int], timeout: float) -> None:
+        """Send ``message`` with ``fds`` (a few kilobytes: the socket's buffer takes it)."""
         control = self._control
         assert control is not None
+        data = json.dumps(message).encode() + b"\n"
         try:
-            control.setblocking(True)
-            control.sendall(json.dumps(message).encode() + b"\n")
+            control.settimeout(timeout)
+            sent = socket.send_fds(control, [data], fds) if fds else 0
+            control.sendall(data[sent:])
+            control.setblocking(False)
+        except TimeoutError:
+            self._timed_out(timeout, _WHAT.get(str(message.get("op")), "?"))
         except OSError:
             raise HostEnded(f"your code's process {self._ending()}") from None
-        finally:
-            control.setblocking(False)
-        return self._receive_now(timeout, _WHAT.get(str(message.get("op")), "?"))
 
     def _receive_now(self, timeout: float, what: str) -> dict[str, Any]:
         control = self._control
@@ -223,21 +247,25 @@ class CandidateHost:
         return self._answer()
 
     async def request(
-        self, message: dict[str, Any], timeout: float = REQUEST_TIMEOUT
+        self,
+        message: dict[str, Any],
+        timeout: float = REQUEST_TIMEOUT,
+        fds: Sequence[int] = (),
     ) -> dict[str, Any]:
-        """Send ``message`` and wait at most ``timeout`` seconds for the answer.
+        """Send ``message`` (with file descriptors ``fds``) and wait at most
+        ``timeout`` seconds for the answer.
 
         :raises HostEnded: when the host ended.
         :raises HostTimeout: when it did not answer in time (it is then killed).
         """
         if self._process is None:  # killed earlier in this test
             raise HostEnded("your code's process was stopped earlier in this test")
+        self._send(message, list(fds), timeout)
         control = self._control
         assert control is not None
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                await loop.sock_sendall(control, json.dumps(message).encode() + b"\n")
                 while b"\n" not in self._buffer:
                     chunk = await loop.sock_recv(control, 1 << 16)
                     if not chunk:
@@ -284,27 +312,33 @@ class CandidateHost:
         implementation.load()
         assert self._shared is not None
         name = f"s{next(self._names)}"
-        count = max(servers, 1)
-        outside = [self._shared / f"{name}-{index}.sock" for index in range(count)]
-        inside = [f"{SHARED_DIR}/{path.name}" if self.sealed else str(path) for path in outside]
-        answer = await self.request(
-            {
-                "op": "serve",
-                "exercise": implementation.exercise.id,
-                "server": name,
-                "function": ship_function(function),
-                "sockets": inside,
-                "cluster": servers > 0,
-            },
-            timeout,
-        )
+        paths = [self._shared / f"{name}-{index}.sock" for index in range(max(servers, 1))]
+        # The grader binds the sockets where only it can reach them, and hands the
+        # host the listening ends: the host never names a path the grader connects to.
+        with contextlib.ExitStack() as listening:
+            socks = []
+            for path in paths:
+                sock = listening.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+                sock.bind(str(path))
+                sock.listen(128)
+                socks.append(sock)
+            answer = await self.request(
+                {
+                    "op": "serve",
+                    "exercise": implementation.exercise.id,
+                    "server": name,
+                    "function": ship_function(function),
+                    "cluster": servers > 0,
+                },
+                timeout,
+                [sock.fileno() for sock in socks],
+            )
         if "broken" in answer:
             raise BrokenTest(str(answer["broken"]))
         if "problem" in answer:
             kind = NotSolved if answer.get("not_solved") else ExerciseFailure
             raise kind(str(answer["problem"]))
-        # The grader named the sockets: a path the host answers is never used.
-        return RemoteServers(self, name, [f"unix:{path}" for path in outside])
+        return RemoteServers(self, name, [f"unix:{path}" for path in paths])
 
 
 @dataclass

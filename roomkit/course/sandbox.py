@@ -4,10 +4,11 @@ A submission's code runs in a *candidate host* (:mod:`roomkit.course.candidate_h
 a fresh Python process. Sealed, it runs under bubblewrap (``bwrap``) in its own
 PID, mount, network, IPC and UTS namespaces, as a user id of its own with no
 capabilities, and sees only: ``/usr`` and the interpreter, its packages and the
-roomkit package (read-only), the exercise test modules it needs (read-only), a
-private ``/tmp``, and one directory shared with the grader where it serves its
-Unix sockets. Without bubblewrap it runs as a plain child process with the same
-limits except the process cap (see :func:`resolve`).
+roomkit package (read-only), the exercise test modules it needs (read-only) and
+a private ``/tmp``. It shares no directory with the grader: the grader binds the
+Unix sockets its servers listen on and hands it the listening sockets. Without
+bubblewrap it runs as a plain child process with the same limits except the
+process cap (see :func:`resolve`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import roomkit
 from roomkit.errors import RoomkitError
 
 __all__ = [
-    "SHARED_DIR",
     "Limits",
     "SandboxMode",
     "SandboxUnavailable",
@@ -44,8 +44,6 @@ __all__ = [
 # "require": bwrap or refuse; "off": the learner's code in the grading process.
 SandboxMode = Literal["auto", "require", "off"]
 
-# Where the grader's shared directory appears inside the sandbox.
-SHARED_DIR = "/run/roomkit"
 # Sealed hosts run as a user id of their own (process caps are per user id), drawn
 # from a range no account uses.
 _UID_BASE = 1_100_000
@@ -179,7 +177,6 @@ def _ancestors(paths: Sequence[Path]) -> list[str]:
 
 
 def host_command(
-    shared_dir: Path,
     modules: Sequence[Path],
     limits: Limits,
     *,
@@ -189,8 +186,6 @@ def host_command(
 ) -> list[str]:
     """The command that starts one candidate host.
 
-    :param shared_dir: the directory shared with the grader (sockets, log);
-        :data:`SHARED_DIR` inside the sandbox.
     :param modules: the exercise test modules the host may import (read-only).
     :param limits: its limits.
     :param sealed: under bubblewrap (True) or as a plain child process (False).
@@ -203,7 +198,6 @@ def host_command(
         "-m",
         "roomkit.course.candidate_host",
         f"--control-fd={control_fd}",
-        f"--shared-dir={SHARED_DIR if sealed else shared_dir}",
         # The process cap only under a user id of the host's own (see apply_limits).
         *limits.as_arguments(processes=sealed and os.geteuid() == 0),
     ]
@@ -220,11 +214,11 @@ def host_command(
         target = Path("/", link)
         if target.is_symlink():
             command += ["--symlink", os.readlink(target), f"/{link}"]
-    command += _ancestors([*readable, Path(SHARED_DIR)])
+    command += _ancestors(readable)
     for path in readable:
         command += ["--ro-bind", str(path), str(path)]
     command += ["--proc", "/proc", "--dev", "/dev"]
-    command += ["--bind", str(shared_dir), SHARED_DIR, "--chdir", "/tmp", "--clearenv"]
+    command += ["--chdir", "/tmp", "--clearenv"]
     for name, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8")):
         command += ["--setenv", name, value]
     if os.geteuid() == 0:
