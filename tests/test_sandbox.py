@@ -10,6 +10,7 @@ probe is real.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -23,10 +24,13 @@ import pytest
 from course_builder import make_course, solution_notebook
 
 from roomkit.course.authoring import build
-from roomkit.course.grading import grade
+from roomkit.course.grading import grade, run_tests
+from roomkit.course.implementations import from_notebook
 from roomkit.course.manifest import Course
 from roomkit.course.results import Outcome, SubmissionResult
 from roomkit.course.sandbox import find_bwrap
+
+ROOMKIT_GRADE = [sys.executable, "-m", "roomkit", "grade"]
 
 pytestmark = pytest.mark.skipif(find_bwrap() is None, reason="needs a working bubblewrap")
 
@@ -285,3 +289,43 @@ def test_require_refuses_without_bubblewrap_and_auto_warns_once(tmp_path: Path) 
     assert done.stdout.splitlines()[0] == "False False"
     assert done.stdout.splitlines()[1].startswith("refused: sealed grading needs bubblewrap")
     assert done.stderr.count("warning: bubblewrap (bwrap) is not available") == 1
+
+
+def test_grade_require_sandbox_refuses_without_bubblewrap(course: Course, tmp_path: Path) -> None:
+    learner = submission(tmp_path / "ann", course, SOLVED)
+    no_bwrap = tmp_path / "bin"
+    no_bwrap.mkdir()
+    done = subprocess.run(
+        [*ROOMKIT_GRADE, "--require-sandbox", "--root", str(course.root), str(learner)],
+        env={**os.environ, "PATH": str(no_bwrap)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "roomkit grade: sealed grading needs bubblewrap" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        SOLVED.replace("PREFIX + text", "text.upper()"),
+        SOLVED.replace("PREFIX + text", "{'text': text}['txet']"),
+        SOLVED.replace("PREFIX + ", ""),
+    ],
+    ids=["wrong answer", "raises", "right"],
+)
+def test_check_in_a_kernel_and_sealed_grading_agree(
+    course: Course, tmp_path: Path, cell: str
+) -> None:
+    learner = submission(tmp_path / "ann", course, cell)
+    (exercise,) = course.exercises
+    # What `await check("9.1")` runs: the kernel's names, tested in a worker thread.
+    names = from_notebook(learner, exercise).names
+    with concurrent.futures.ThreadPoolExecutor(1) as worker:
+        checked = worker.submit(run_tests, course, [exercise], names, in_thread=True).result()
+    graded = grade(course, learner, sandbox="require")
+    assert [(t.name, t.outcome, t.message) for t in checked[0].results] == [
+        (t.name, t.outcome, t.message) for t in graded.exercises[0].results
+    ]
