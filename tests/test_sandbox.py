@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,12 +22,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course_builder import make_course, solution_notebook
+from course_builder import REPO, make_course, solution_notebook
 
 from roomkit.course.authoring import build
 from roomkit.course.grading import grade, run_tests
 from roomkit.course.implementations import from_notebook
-from roomkit.course.manifest import Course
+from roomkit.course.manifest import Course, load_course
 from roomkit.course.results import Outcome, SubmissionResult
 from roomkit.course.sandbox import find_bwrap
 
@@ -329,3 +330,34 @@ def test_check_in_a_kernel_and_sealed_grading_agree(
     assert [(t.name, t.outcome, t.message) for t in checked[0].results] == [
         (t.name, t.outcome, t.message) for t in graded.exercises[0].results
     ]
+
+
+def test_the_courses_reference_passes_sealed_with_closures_and_clusters() -> None:
+    # 4.1 ships its test's `install` as a closure (installer(token)); 6.1 and 6.2
+    # build clusters around a redis-server started inside the sandbox.
+    course = load_course(REPO)
+    chosen = [course.exercise(exercise_id) for exercise_id in ("4.1", "6.1")]
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    result = grade(course, course.solutions_dir, exercises=chosen, sandbox="require")
+    assert [exercise.passed for exercise in result.exercises] == [True, True]
+    assert all(exercise.results for exercise in result.exercises)
+
+
+def test_a_test_that_reaches_for_the_learners_names_is_reported_broken(tmp_path: Path) -> None:
+    direct = (
+        '"""Exercise 9.1, tested by calling the learner\'s function in the grader."""\n\n'
+        'EXERCISE = "9.1"\n\n\n'
+        "def test_register_echo_is_callable(impl, reference):\n"
+        '    """register_echo is callable"""\n'
+        "    assert callable(impl.register_echo)\n"
+    )
+    course = make_course(tmp_path / "course", tests=direct)
+    build(course)
+    result = grade(course, course.solutions_dir / "09_demo.ipynb", sandbox="require")
+    (outcome, message) = outcomes(result)["register_echo is callable"]
+    assert outcome is Outcome.FAILED
+    assert message.startswith(
+        "this test is broken, tell your instructor: register_echo lives in the submission's "
+        "own process under sealed grading"
+    )

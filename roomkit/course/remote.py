@@ -383,6 +383,17 @@ class RemoteImplementation(Implementation):
     cells: list[CellCode] = field(default_factory=list)
     notebook: str = ""
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self.problem is not None:
+            raise type(self.problem)(str(self.problem))
+        raise BrokenTest(
+            f"{name} lives in the submission's own process under sealed grading: an exercise "
+            "test reaches the learner's code only through check_against_reference or "
+            "check_cluster_against_reference"
+        )
+
     def load(self) -> None:
         """Run the exercise's cells in the host, once per host (starting it if need be).
 
