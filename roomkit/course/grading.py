@@ -127,6 +127,8 @@ def run_tests(
             )
         finally:
             _purge_test_modules(course.tests_dir)
+            if host is not None:
+                host.close()  # also when pytest ended before unconfiguring the harness
         for nodeid, test in harness.results.items():
             target = results.get(harness.exercise_of.get(nodeid, ""))
             if target is not None:

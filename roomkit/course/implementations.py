@@ -24,13 +24,6 @@ from typing import Any
 
 from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception, register_source
 from roomkit.course.manifest import Course, Exercise
-from roomkit.course.notebooks import (
-    SETUP_TAG,
-    cell_exercise_id,
-    cell_source,
-    cell_tags,
-    read_notebook,
-)
 
 __all__ = [
     "CellCode",
@@ -126,6 +119,16 @@ def exercise_cells(
     :param label: for messages. Default: the path.
     :returns: the cells, or a failed :class:`Implementation` saying why there are none.
     """
+    # Imported here: the candidate host runs cells but never reads a notebook, and
+    # importing nbformat (jsonschema and its format checkers) takes seconds.
+    from roomkit.course.notebooks import (
+        SETUP_TAG,
+        cell_exercise_id,
+        cell_source,
+        cell_tags,
+        read_notebook,
+    )
+
     label = label or str(path)
     try:
         notebook = read_notebook(path)
