@@ -5,7 +5,8 @@ fresh Python process, three ways: its code in the grading process (``sandbox="of
 what grading did before), in a plain child process (what ``roomkit grade`` does
 without bubblewrap), and sealed by bubblewrap (the default where it works). One
 unmeasured grade first pays the imports. Each way runs ``config.runs`` times (at
-most 3); the median is reported.
+most 3); the median is reported. Apart, the median time to start a candidate
+host and get its first answer (5 starts each, plain and sealed).
 
 ``python -m benchmarks.sealed_grading [RUNS]`` is the probe process: it prints
 one JSON line.
@@ -67,7 +68,30 @@ def probe(runs: int) -> dict[str, Any]:
             }
         )
     tests = sum(1 for _ in course.tests_dir.glob("test_*.py"))
-    return {"exercises": len(course.exercises), "test_modules": tests, "runs": runs, "modes": modes}
+    return {
+        "exercises": len(course.exercises),
+        "test_modules": tests,
+        "runs": runs,
+        "modes": modes,
+        "host_start": {
+            "plain": _host_start(sealed=False),
+            "sealed": _host_start(sealed=True) if find_bwrap() is not None else None,
+        },
+    }
+
+
+def _host_start(*, sealed: bool, starts: int = 5) -> float:
+    """Median seconds from spawning a candidate host to its first answer."""
+    from roomkit.course.remote import CandidateHost
+
+    seconds = []
+    for _ in range(starts):
+        host = CandidateHost([], sealed=sealed)
+        started = time.perf_counter()
+        host.request_now({"op": "ping"})
+        seconds.append(time.perf_counter() - started)
+        host.close()
+    return round(statistics.median(seconds), 3)
 
 
 async def sealed_grading(config: Config) -> dict[str, Any]:
@@ -101,6 +125,18 @@ def section(result: dict[str, Any]) -> list[str]:
             out.append(f"| {mode['mode']} | {mode['seconds']:.2f} | {mode['passed']} |")
         else:
             out.append(f"| {mode['mode']} | not available | |")
+    start = result.get("host_start") or {}
+    if start:
+        sealed = start.get("sealed")
+        out += [
+            "",
+            f"Starting a candidate host (to its first answer), median of 5: plain "
+            f"{start.get('plain')} s, sealed {sealed if sealed is not None else 'n/a'} s. A "
+            "submission pays it once, plus once per test after which its host was killed "
+            "(it exited, timed out or left processes behind).",
+        ]
+    if result.get("measured"):
+        out += ["", f"Measured {result['measured']}."]
     return [*out, ""]
 
 

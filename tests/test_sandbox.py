@@ -361,3 +361,14 @@ def test_a_test_that_reaches_for_the_learners_names_is_reported_broken(tmp_path:
         "this test is broken, tell your instructor: register_echo lives in the submission's "
         "own process under sealed grading"
     )
+
+
+def test_a_cell_that_never_finishes_loading_times_out(course: Course, tmp_path: Path) -> None:
+    learner = submission(tmp_path / "mallory", course, "import time\ntime.sleep(600)")
+    result = grade(course, learner, sandbox="require")
+    for outcome, message in outcomes(result).values():
+        assert outcome is Outcome.TIMED_OUT
+        assert message == (
+            "exercise 9.1: timed out: loading your exercise cells did not finish within 10 s "
+            "(a loop or a sleep that never ends?)"
+        )

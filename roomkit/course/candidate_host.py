@@ -14,6 +14,8 @@ then answers JSON requests, one per line, on its control socket:
 - ``{"op": "errors", "server": name}`` answers the exceptions its handlers raised,
   as text; ``{"op": "stop", "server": name}`` stops it.
 
+``{"op": "ping"}`` answers ``{"ok": true}``.
+
 The grader never trusts more than the answers' shape: it owns the socket paths,
 and the verdict is computed on its side from what its own clients observed.
 """
@@ -22,16 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import importlib.util
 import json
-import marshal
 import os
-import pickle
 import socket
-import sys
-import types
 from typing import Any
 
 from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception
@@ -40,47 +36,11 @@ from roomkit.course.judge import build_cluster, prepare_server
 from roomkit.course.manifest import Exercise
 from roomkit.course.sandbox import Limits, apply_limits
 from roomkit.course.scenario import ObservedServer
+from roomkit.course.shipping import unship_function
 from roomkit.processes import RedisProcess, RedisProcessError
 from roomkit.testing import serve_cluster, start_server
 
-__all__ = ["main", "unship_function"]
-
-_modules: dict[str, types.ModuleType] = {}
-
-
-def _test_module(path: str) -> types.ModuleType:
-    """The exercise test module at ``path``, imported once, by path."""
-    module = _modules.get(path)
-    if module is None:
-        name = f"roomkit_exercise_tests_{len(_modules)}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses and typing look modules up by name
-        spec.loader.exec_module(module)
-        _modules[path] = module
-    return module
-
-
-def unship_function(shipped: dict[str, Any]) -> Any:
-    """The function :func:`roomkit.course.remote.ship_function` described.
-
-    A module-level function is found by name in its test module; a closure (for
-    instance ``installer(token)``'s ``install``) is rebuilt from its code object
-    and the values it closed over, with the test module as its globals.
-    """
-    module = _test_module(shipped["module"])
-    if "code" not in shipped:
-        found: Any = module
-        for part in shipped["qualname"].split("."):
-            found = getattr(found, part)
-        return found
-    code = marshal.loads(base64.b64decode(shipped["code"]))
-    values = pickle.loads(base64.b64decode(shipped["closure"]))
-    defaults = pickle.loads(base64.b64decode(shipped["defaults"]))
-    cells = tuple(types.CellType(value) for value in values)
-    return types.FunctionType(code, module.__dict__, code.co_name, defaults, cells or None)
+__all__ = ["main"]
 
 
 class _Host:
@@ -92,6 +52,8 @@ class _Host:
 
     async def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         op = request.get("op")
+        if op == "ping":
+            return {"ok": True}
         if op == "load":
             return self.load(request)
         if op == "serve":

@@ -13,14 +13,10 @@ fresh one.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import inspect
 import itertools
 import json
-import marshal
 import os
-import pickle
 import select
 import shutil
 import signal
@@ -37,6 +33,7 @@ from roomkit.course.failures import BrokenTest, ExerciseFailure, ExerciseTimeout
 from roomkit.course.implementations import CellCode, Implementation
 from roomkit.course.sandbox import Limits, host_command, sandbox_uid
 from roomkit.course.scenario import HandlerError
+from roomkit.course.shipping import ship_function
 
 __all__ = [
     "LOAD_TIMEOUT",
@@ -47,7 +44,6 @@ __all__ = [
     "HostTimeout",
     "RemoteImplementation",
     "RemoteServers",
-    "ship_function",
 ]
 
 # What each request does, for the message when it does not finish in time.
@@ -68,28 +64,6 @@ class HostEnded(ExerciseFailure):
 
 class HostTimeout(ExerciseTimeout):
     """The candidate host did not answer in time; it was killed."""
-
-
-def ship_function(function: Callable[..., Any]) -> dict[str, Any]:
-    """Describe an exercise test's ``install`` or ``build`` so that the host can rebuild it.
-
-    A module-level function travels by name; a closure by code object and the
-    values it closes over, which must pickle (strings, numbers...). Only the
-    grader ships code to the host, never the other way.
-    """
-    module = inspect.getmodule(function)
-    path = getattr(module, "__file__", None)
-    if path is None:
-        raise BrokenTest(f"{function!r} is not defined in an exercise test module")
-    if "<locals>" not in function.__qualname__:
-        return {"module": path, "qualname": function.__qualname__}
-    values = [cell.cell_contents for cell in function.__closure__ or ()]
-    return {
-        "module": path,
-        "code": base64.b64encode(marshal.dumps(function.__code__)).decode(),
-        "closure": base64.b64encode(pickle.dumps(values)).decode(),
-        "defaults": base64.b64encode(pickle.dumps(function.__defaults__)).decode(),
-    }
 
 
 def _describe_ending(status: int) -> str:
@@ -127,11 +101,6 @@ class CandidateHost:
         self._shared: Path | None = None
         self._names = itertools.count(1)
         self._uid: int | None = None
-
-    @property
-    def started(self) -> bool:
-        """Whether a host process is running (it may have ended since)."""
-        return self._process is not None
 
     def _start(self) -> None:
         # The grader's own directory (mode 0700), never visible to the host: the
