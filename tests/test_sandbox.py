@@ -25,11 +25,13 @@ import pytest
 from course_builder import REPO, make_course, solution_notebook
 
 from roomkit.course.authoring import build
+from roomkit.course.failures import ExerciseFailure
 from roomkit.course.grading import grade, run_tests
-from roomkit.course.implementations import from_notebook
+from roomkit.course.implementations import CellCode, from_notebook
 from roomkit.course.manifest import Course, load_course
+from roomkit.course.remote import CandidateHost, RemoteImplementation
 from roomkit.course.results import Outcome, SubmissionResult
-from roomkit.course.sandbox import find_bwrap
+from roomkit.course.sandbox import Limits, find_bwrap
 
 ROOMKIT_GRADE = [sys.executable, "-m", "roomkit", "grade"]
 
@@ -372,3 +374,21 @@ def test_a_cell_that_never_finishes_loading_times_out(course: Course, tmp_path: 
             "exercise 9.1: timed out: loading your exercise cells did not finish within 10 s "
             "(a loop or a sleep that never ends?)"
         )
+
+
+def test_a_host_over_its_cpu_time_is_killed_and_said_to_be(course: Course) -> None:
+    (exercise,) = course.exercises
+    host = CandidateHost([], sealed=True, limits=Limits(cpu_seconds=1))
+    spinning = CellCode(1, "<spin.ipynb, cell 1>", "while True:\n    pass")
+    implementation = RemoteImplementation(
+        "spin.ipynb", exercise, host=host, cells=[spinning], notebook="spin.ipynb"
+    )
+    try:
+        with pytest.raises(ExerciseFailure) as failure:
+            implementation.load()
+    finally:
+        host.close()
+    assert str(failure.value) == (
+        "exercise 9.1: your code's process was killed: it used up its CPU time (a busy loop?) "
+        "(signal SIGXCPU) while loading"
+    )

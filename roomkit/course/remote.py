@@ -66,7 +66,9 @@ class HostTimeout(ExerciseTimeout):
     """The candidate host did not answer in time; it was killed."""
 
 
-def _describe_ending(status: int) -> str:
+def _describe_ending(status: int, *, sealed: bool) -> str:
+    if sealed and status > 128:  # bwrap exits 128 + N when its child died of signal N
+        status = 128 - status
     if status >= 0:
         return (
             f"exited with status {status} (did your code call os._exit() or sys.exit(), "
@@ -98,14 +100,14 @@ class CandidateHost:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._buffer = b""
-        self._shared: Path | None = None
+        self._private: Path | None = None
         self._names = itertools.count(1)
         self._uid: int | None = None
 
     def _start(self) -> None:
         # The grader's own directory (mode 0700), never visible to the host: the
         # sockets its servers listen on and its log.
-        shared = Path(tempfile.mkdtemp(prefix="roomkit-host-"))
+        private = Path(tempfile.mkdtemp(prefix="roomkit-host-"))
         uid = sandbox_uid()
         self._uid = uid if self.sealed and os.geteuid() == 0 else None
         grader_end, host_end = socket.socketpair()
@@ -116,7 +118,7 @@ class CandidateHost:
             uid=uid,
             control_fd=host_end.fileno(),
         )
-        with open(shared / "host.log", "wb") as log:
+        with open(private / "host.log", "wb") as log:
             self._process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -124,12 +126,12 @@ class CandidateHost:
                 stderr=log,
                 pass_fds=[host_end.fileno()],  # inherited under the same number
                 start_new_session=True,  # its own process group, killed as one
-                cwd=shared,
+                cwd=private,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             )
         host_end.close()
         grader_end.setblocking(False)
-        self._control, self._shared, self._buffer = grader_end, shared, b""
+        self._control, self._private, self._buffer = grader_end, private, b""
         self.loaded = set()
 
     def kill(self) -> None:
@@ -142,9 +144,9 @@ class CandidateHost:
         if self._control is not None:
             self._control.close()
             self._control = None
-        if self._shared is not None:
-            shutil.rmtree(self._shared, ignore_errors=True)
-            self._shared = None
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
         self.loaded = set()
 
     close = kill
@@ -171,7 +173,7 @@ class CandidateHost:
         process = self._process
         status = process.wait(timeout=5) if process is not None else 0
         self.kill()
-        return _describe_ending(status)
+        return _describe_ending(status, sealed=self.sealed)
 
     def request_now(
         self, message: dict[str, Any], timeout: float = REQUEST_TIMEOUT
@@ -279,9 +281,9 @@ class CandidateHost:
         :param timeout: seconds the set-up may take. Default :data:`REQUEST_TIMEOUT`.
         """
         implementation.load()
-        assert self._shared is not None
+        assert self._private is not None
         name = f"s{next(self._names)}"
-        paths = [self._shared / f"{name}-{index}.sock" for index in range(max(servers, 1))]
+        paths = [self._private / f"{name}-{index}.sock" for index in range(max(servers, 1))]
         # The grader binds the sockets where only it can reach them, and hands the
         # host the listening ends: the host never names a path the grader connects to.
         with contextlib.ExitStack() as listening:

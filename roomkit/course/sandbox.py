@@ -87,22 +87,23 @@ class Limits:
 
 
 def apply_limits(limits: Limits, *, processes: bool) -> None:
-    """Set ``limits`` on this process (soft = hard, so they cannot be raised again).
+    """Set ``limits`` on this process, with hard limits it cannot raise again.
 
     :param limits: the limits.
     :param processes: whether to cap processes too (only under a user id of
         its own: the cap counts every process of the user).
     """
     caps = [
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_FSIZE, limits.file_bytes),
-        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        # SIGXCPU at the soft limit says why; SIGKILL one second later if it is ignored.
+        (resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
+        (resource.RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
+        (resource.RLIMIT_CORE, 0, 0),
     ]
     if processes:
-        caps.append((resource.RLIMIT_NPROC, limits.processes))
-    for which, value in caps:
-        resource.setrlimit(which, (value, value))
+        caps.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
+    for which, soft, hard in caps:
+        resource.setrlimit(which, (soft, hard))
 
 
 @functools.cache
