@@ -84,19 +84,31 @@ class _Host:
         return {"ok": True}
 
     async def serve(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
-        implementation = self.implementations[request["exercise"]]
         sockets = [socket.socket(fileno=fd) for fd in fds]
+        stack = contextlib.AsyncExitStack()
+        for sock in sockets:
+            stack.callback(sock.close)
+        answer = await self._start_servers(request, sockets, stack)
+        if "ok" not in answer:
+            await stack.aclose()
+        return answer
+
+    async def _start_servers(
+        self,
+        request: dict[str, Any],
+        sockets: list[socket.socket],
+        stack: contextlib.AsyncExitStack,
+    ) -> dict[str, Any]:
+        implementation = self.implementations[request["exercise"]]
         try:
             function = unship_function(request["function"])
         except Exception as error:  # the grader's side: the test module cannot be used here
             return {"broken": "the test's set-up cannot be rebuilt: " + describe_exception(error)}
-        stack = contextlib.AsyncExitStack()
         try:
             if request["cluster"]:
                 try:
                     redis = await stack.enter_async_context(RedisProcess())
                 except RedisProcessError as error:
-                    await stack.aclose()
                     return {"broken": f"this exercise needs redis-server: {error}"}
                 servers = await build_cluster(
                     implementation, function, redis.url, len(sockets), stack
@@ -108,10 +120,8 @@ class _Host:
                 running = await start_server(sio, sock=sockets[0])
                 stack.push_async_callback(running.stop)
         except ExerciseFailure as error:
-            await stack.aclose()
             return {"problem": str(error), "not_solved": isinstance(error, NotSolved)}
         except Exception as error:  # the learner's code may raise anything
-            await stack.aclose()
             return {"problem": "setting up your server raised " + describe_exception(error)}
         self.running[request["server"]] = (
             stack,
