@@ -392,3 +392,25 @@ def test_a_host_over_its_cpu_time_is_killed_and_said_to_be(course: Course) -> No
         "exercise 9.1: your code's process was killed: it used up its CPU time (a busy loop?) "
         "(signal SIGXCPU) while loading"
     )
+
+
+CONTROL_FD = "int(next(a for a in sys.argv if a.startswith('--control-fd=')).split('=')[1])"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        f"os.write({CONTROL_FD}, b'x' * (20 << 20))",
+        f"os.write({CONTROL_FD}, b'{{\"ok\": true}}\\n' * 50)",
+    ],
+    ids=["floods the channel", "forges answers"],
+)
+def test_writing_on_the_graders_channel_earns_nothing(
+    course: Course, tmp_path: Path, attack: str
+) -> None:
+    cell = f"import os, sys\n{attack}\n\n" + SOLVED.replace("PREFIX + text", "text.upper()")
+    learner = submission(tmp_path / "mallory", course, cell)
+    result = outcomes(grade(course, learner, sandbox="require"))
+    assert Outcome.PASSED not in {outcome for outcome, _ in result.values()}
+    if "20 << 20" in attack:  # the grader stopped reading, and says why
+        assert all("the grader's channel" in message for _, message in result.values())

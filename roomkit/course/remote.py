@@ -37,6 +37,7 @@ from roomkit.course.shipping import ship_function
 
 __all__ = [
     "LOAD_TIMEOUT",
+    "MAX_ANSWER",
     "REQUEST_TIMEOUT",
     "START_TIMEOUT",
     "CandidateHost",
@@ -56,6 +57,7 @@ _WHAT = {
 START_TIMEOUT = 20.0
 LOAD_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 5.0
+MAX_ANSWER = 16 << 20  # bytes of one answer from the host
 
 
 class HostEnded(ExerciseFailure):
@@ -214,7 +216,7 @@ class CandidateHost:
                 chunk = b""
             if not chunk:
                 raise HostEnded(f"your code's process {self._ending()}")
-            self._buffer += chunk
+            self._take(chunk)
         return self._answer()
 
     async def request(
@@ -241,12 +243,19 @@ class CandidateHost:
                     chunk = await loop.sock_recv(control, 1 << 16)
                     if not chunk:
                         raise HostEnded(f"your code's process {self._ending()}")
-                    self._buffer += chunk
+                    self._take(chunk)
         except TimeoutError:
             self._timed_out(timeout, _WHAT.get(str(message.get("op")), "?"))
         except (BrokenPipeError, ConnectionResetError):
             raise HostEnded(f"your code's process {self._ending()}") from None
         return self._answer()
+
+    def _take(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if len(self._buffer) > MAX_ANSWER and b"\n" not in self._buffer:
+            # The learner's code can write on the channel too: never buffer without end.
+            self.kill()
+            raise HostEnded("your code's process flooded the grader's channel; it was stopped")
 
     def _timed_out(self, timeout: float, what: str) -> NoReturn:
         self.kill()
