@@ -50,6 +50,7 @@ _UID_BASE = 1_100_000
 _UID_SPAN = 400_000
 _uids = itertools.count()
 _warned = False
+SETPRIV = "/usr/bin/setpriv"
 
 
 class SandboxUnavailable(RoomkitError):
@@ -110,7 +111,8 @@ def apply_limits(limits: Limits, *, processes: bool) -> None:
 def find_bwrap() -> str | None:
     """The ``bwrap`` executable, if there is one and it can make namespaces here."""
     path = shutil.which("bwrap")
-    if path is None:
+    # As root, the host drops to a user id of its own with setpriv (util-linux).
+    if path is None or (os.geteuid() == 0 and not os.access(SETPRIV, os.X_OK)):
         return None
     probe = [path, *_namespaces(), "--ro-bind", "/", "/", "true"]
     try:
@@ -224,7 +226,7 @@ def host_command(
         command += ["--setenv", name, value]
     if os.geteuid() == 0:
         command += [
-            "/usr/bin/setpriv",
+            SETPRIV,
             f"--reuid={uid}",
             f"--regid={uid}",
             "--clear-groups",
