@@ -414,3 +414,19 @@ def test_writing_on_the_graders_channel_earns_nothing(
     assert Outcome.PASSED not in {outcome for outcome, _ in result.values()}
     if "20 << 20" in attack:  # the grader stopped reading, and says why
         assert all("the grader's channel" in message for _, message in result.values())
+
+
+def test_one_submission_leaves_nothing_for_the_next(course: Course, tmp_path: Path) -> None:
+    # /tmp is where two submissions graded one after the other could meet.
+    note = Path("/tmp") / f"roomkit-sandbox-test-{os.getpid()}-{tmp_path.name}"
+    writer = submission(tmp_path / "mallory", course, f"open({str(note)!r}, 'w').write('hi')")
+    reader = submission(tmp_path / "bob", course, probe(f"open({str(note)!r}).read()"))
+    try:
+        grade(course, writer, sandbox="off")
+        assert echo_passes(grade(course, reader, sandbox="off")), "the probe itself is broken"
+        note.unlink()
+        grade(course, writer, sandbox="require")
+        assert not note.exists()
+        assert not echo_passes(grade(course, reader, sandbox="require"))
+    finally:
+        note.unlink(missing_ok=True)
