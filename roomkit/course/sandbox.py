@@ -14,9 +14,9 @@ process cap (see :func:`resolve`).
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import resource
+import secrets
 import shutil
 import site
 import subprocess
@@ -47,8 +47,7 @@ SandboxMode = Literal["auto", "require", "off"]
 # Sealed hosts run as a user id of their own (process caps are per user id), drawn
 # from a range no account uses.
 _UID_BASE = 1_100_000
-_UID_SPAN = 400_000
-_uids = itertools.count()
+_UID_SPAN = 1 << 30
 _warned = False
 SETPRIV = "/usr/bin/setpriv"
 
@@ -149,8 +148,9 @@ def resolve(mode: SandboxMode) -> bool:
 
 
 def sandbox_uid() -> int:
-    """A user id for the next sealed host, distinct from recent ones in any process."""
-    return _UID_BASE + (os.getpid() * 97 + next(_uids)) % _UID_SPAN
+    """A user id for the next sealed host: random in a range no account uses, so that
+    hosts graded at once (``--jobs``) practically never share one (nor a process cap)."""
+    return _UID_BASE + secrets.randbelow(_UID_SPAN)
 
 
 def _namespaces() -> list[str]:
