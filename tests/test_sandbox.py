@@ -335,14 +335,15 @@ def test_check_in_a_kernel_and_sealed_grading_agree(
 
 
 def test_the_courses_reference_passes_sealed_with_closures_and_clusters() -> None:
-    # 4.1 ships its test's `install` as a closure (installer(token)); 6.1 and 6.2
-    # build clusters around a redis-server started inside the sandbox.
+    # 2.1 watches disconnects (what clients see as they leave is not observed); 4.1
+    # ships its test's `install` as a closure (installer(token)); 6.1 builds a
+    # cluster around a redis-server started inside the sandbox.
     course = load_course(REPO)
-    chosen = [course.exercise(exercise_id) for exercise_id in ("4.1", "6.1")]
+    chosen = [course.exercise(exercise_id) for exercise_id in ("2.1", "4.1", "6.1")]
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
     result = grade(course, course.solutions_dir, exercises=chosen, sandbox="require")
-    assert [exercise.passed for exercise in result.exercises] == [True, True]
+    assert [exercise.passed for exercise in result.exercises] == [True, True, True]
     assert all(exercise.results for exercise in result.exercises)
 
 
