@@ -431,3 +431,13 @@ def test_one_submission_leaves_nothing_for_the_next(course: Course, tmp_path: Pa
         assert not echo_passes(grade(course, reader, sandbox="require"))
     finally:
         note.unlink(missing_ok=True)
+
+
+def test_a_course_reached_through_a_symlink_grades_sealed(tmp_path: Path) -> None:
+    real = make_course(tmp_path / "real", tests=TESTS)
+    nbformat.write(solution_notebook(SOLVED), real.solutions_dir / "09_demo.ipynb")
+    build(real)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    course = load_course(tmp_path / "link")
+    result = grade(course, course.solutions_dir / "09_demo.ipynb", sandbox="require")
+    assert {outcome for outcome, _ in outcomes(result).values()} == {Outcome.PASSED}

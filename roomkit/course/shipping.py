@@ -17,6 +17,7 @@ import pickle
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from roomkit.course.failures import BrokenTest
@@ -33,9 +34,10 @@ def ship_function(function: Callable[..., Any]) -> dict[str, Any]:
     values it closes over, which must pickle (strings, numbers...).
     """
     module = inspect.getmodule(function)
-    path = getattr(module, "__file__", None)
-    if path is None:
+    filename = getattr(module, "__file__", None)
+    if filename is None:
         raise BrokenTest(f"{function!r} is not defined in an exercise test module")
+    path = str(Path(filename).resolve())  # the path the sandbox binds it at
     if "<locals>" not in function.__qualname__:
         return {"module": path, "qualname": function.__qualname__}
     values = [cell.cell_contents for cell in function.__closure__ or ()]
