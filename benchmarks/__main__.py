@@ -31,7 +31,15 @@ __all__ = ["SCENARIOS", "main", "run"]
 
 logger = logging.getLogger("benchmarks")
 
-SCENARIOS = ("client-cost", "fanout", "memory", "scaleout", "profile", "feedback")
+SCENARIOS = (
+    "client-cost",
+    "fanout",
+    "memory",
+    "scaleout",
+    "profile",
+    "feedback",
+    "sealed-grading",
+)
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "latest.json"
 DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
 
@@ -115,6 +123,7 @@ async def run(config: Config, scenarios: list[str], client_kind: str | None) -> 
     """Run ``scenarios`` and return the results document."""
     from benchmarks.feedback import feedback
     from benchmarks.profile import profile
+    from benchmarks.sealed_grading import sealed_grading
 
     started = time.monotonic()
     results: dict[str, Any] = {
@@ -148,6 +157,7 @@ async def run(config: Config, scenarios: list[str], client_kind: str | None) -> 
         "scaleout": lambda: scaleout(config, kind),
         "profile": lambda: profile(config, kind),
         "feedback": lambda: feedback(config),
+        "sealed-grading": lambda: sealed_grading(config),
     }
     for name, scenario in plan.items():
         if name in scenarios:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.notes import removal_notes
+from benchmarks.sealed_grading import section as sealed_grading_section
 from benchmarks.servers import SERVER_KINDS
 
 __all__ = ["clean", "render", "write_docs", "write_plot"]
@@ -557,6 +558,7 @@ def render(results: dict[str, Any], image: str | None) -> str:
     out += _scaleout_section(scenarios.get("scaleout", NOT_RUN))
     out += _client_section(scenarios.get("client-cost", NOT_RUN), str(results.get("client_kind")))
     out += _feedback_section(scenarios.get("feedback", NOT_RUN))
+    out += sealed_grading_section(scenarios.get("sealed-grading", NOT_RUN))
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -55,18 +55,27 @@ class HandlerError:
     """An exception raised in the server: while doing what, and the exception.
 
     :param doing: e.g. ``"handling 'message' on /chat"``.
-    :param error: the exception.
+    :param error: the exception, or None when only its description is known.
+        Default None.
     :param sid: the session id of the connection whose event was being handled.
         Default None (not tied to one connection).
+    :param described: the exception already described by
+        :func:`describe_exception`: a sandboxed server's errors cross to the
+        grader as text. Default ``""``.
     """
 
     doing: str
-    error: BaseException
+    error: BaseException | None = None
     sid: str | None = None
+    described: str = ""
+
+    def describe_error(self) -> str:
+        """The exception alone: one line, then the learner's frames."""
+        return describe_exception(self.error) if self.error is not None else self.described
 
     def describe(self) -> str:
-        """One line, then the learner's frames."""
-        return f"{self.doing}, raised {describe_exception(self.error)}"
+        """What the server was doing, then the exception."""
+        return f"{self.doing}, raised {self.describe_error()}"
 
 
 def register_source(filename: str, source: str) -> None:

@@ -68,7 +68,7 @@ class RecordingClient:
     :param namespace: the namespace it connects to.
     """
 
-    def __init__(self, name: str, namespace: str) -> None:
+    def __init__(self, name: str, namespace: str, *, unix_socket: str | None = None) -> None:
         self.name = name
         self.namespace = namespace
         self.received: list[Received] = []
@@ -82,7 +82,9 @@ class RecordingClient:
         self._arrived = asyncio.Condition()
         # Our own HTTP session, closed in disconnect(): the one engine.io would
         # make is left open when the server ends the connection.
-        self._http = aiohttp.ClientSession()
+        # unix_socket: a server on a Unix socket (a sandboxed learner's server).
+        connector = aiohttp.UnixConnector(unix_socket) if unix_socket is not None else None
+        self._http = aiohttp.ClientSession(connector=connector)
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("connect_error", self._refused, namespace=namespace)
@@ -239,7 +241,8 @@ async def connect(
 ) -> RecordingClient:
     """Connect a :class:`RecordingClient` (over websocket unless told otherwise).
 
-    :param url: the server's URL, e.g. ``server.url``.
+    :param url: the server's URL, e.g. ``server.url``; ``unix:<path>`` for a
+        server on a Unix socket (see :func:`roomkit.testing.start_server`).
     :param name: the client's label; also sent as ``auth.name`` unless ``auth``
         is given.
     :param namespace: the namespace to join. Default ``"/chat"``.
@@ -250,12 +253,13 @@ async def connect(
         starts polling and upgrades. Default ``("websocket",)``.
     :raises ConnectRefused: with the server's reason when the namespace refuses.
     """
-    client = RecordingClient(name, namespace)
+    unix_socket = url.removeprefix("unix:") if url.startswith("unix:") else None
+    client = RecordingClient(name, namespace, unix_socket=unix_socket)
     client.server_errors = server_errors_at.get(url.rstrip("/"), [])
     before = len(client.server_errors)
     try:
         await client.sio.connect(
-            url,
+            "http://localhost" if unix_socket is not None else url,
             namespaces=[namespace],
             auth=dict(auth) if auth is not None else {"name": name},
             transports=list(transports),

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,7 @@ def _server_of(target: web.Application | socketio.AsyncServer) -> socketio.Async
 class RunningServer:
     """A server listening on 127.0.0.1, started by :func:`start_server`.
 
-    :attr url: ``http://127.0.0.1:<port>``, what clients connect to.
+    :attr url: ``http://127.0.0.1:<port>`` (or ``unix:<path>``), what clients connect to.
     :attr app: the ``aiohttp`` application being served.
     :attr sio: its Socket.IO server.
     :attr handler_errors: what its handlers raised so far.
@@ -130,6 +131,7 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     name: str | None = None,
+    sock: socket.socket | None = None,
 ) -> RunningServer:
     """Serve ``target`` in the running event loop and return once it listens.
 
@@ -141,6 +143,9 @@ async def start_server(
     :param name: a name for this server in this process: starting another
         server with the same name first stops this one, so a notebook cell that
         starts a server can run twice. Default None (no name).
+    :param sock: serve on this listening Unix socket instead of ``host:port``
+        (the URL is then ``unix:<its path>``, which :func:`connect` understands).
+        Default None.
     """
     if name is not None and name in _named_servers:
         await _named_servers.pop(name).stop()
@@ -165,14 +170,18 @@ async def start_server(
     sio.on(SYNC_EVENT, _sync_handler, namespace="*")
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+    )
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()  # setup already started the app's background tasks
         raise
-    bound_port = runner.addresses[0][1]
-    url = f"http://{host}:{bound_port}"
+    if sock is not None:
+        url = f"unix:{sock.getsockname()}"
+    else:
+        url = f"http://{host}:{runner.addresses[0][1]}"
     errors = server_errors_at[url] = collect_handler_errors(sio)
     server = RunningServer(url, app, sio, runner, errors)
     if name is not None:
@@ -197,7 +206,9 @@ async def serve(
 
 @contextlib.asynccontextmanager
 async def serve_cluster(
-    *servers: socketio.AsyncServer, timeout: float = SUBSCRIBE_TIMEOUT
+    *servers: socketio.AsyncServer,
+    timeout: float = SUBSCRIBE_TIMEOUT,
+    socks: Sequence[socket.socket] | None = None,
 ) -> AsyncIterator[list[RunningServer]]:
     """Serve each server on a port of its own, with its Redis listener subscribed.
 
@@ -210,12 +221,15 @@ async def serve_cluster(
 
     :param servers: fresh servers that no client has connected to yet.
     :param timeout: seconds to wait for the subscriptions. Default :data:`SUBSCRIBE_TIMEOUT`.
+    :param socks: serve server ``i`` on listening Unix socket ``socks[i]``
+        instead of a loopback port (see :func:`start_server`). Default None.
     :raises WaitTimeout: when Redis did not see every subscription in time.
     """
     running: list[RunningServer] = []
     try:
-        for sio in servers:
-            running.append(await start_server(sio))
+        for index, sio in enumerate(servers):
+            listening = socks[index] if socks is not None else None
+            running.append(await start_server(sio, sock=listening))
         await start_listeners(servers, timeout)
         yield running
     finally:

@@ -6,5 +6,9 @@ Built on the server layer (``roomkit``), never the reverse. The path of a grade:
 :mod:`~roomkit.course.implementations` (the learner's cells) ->
 :mod:`~roomkit.course.judge` (:mod:`~roomkit.course.scenario` run on both
 servers, :mod:`~roomkit.course.compare`) -> :mod:`~roomkit.course.results` ->
-:mod:`~roomkit.course.reports`. See docs/architecture.md.
+:mod:`~roomkit.course.reports`. Under ``roomkit grade`` the learner's cells run in
+a candidate host of their own (:mod:`~roomkit.course.candidate_host`, sealed by
+:mod:`~roomkit.course.sandbox`, driven through :mod:`~roomkit.course.remote`, which
+hands it the test's ``install`` with :mod:`~roomkit.course.shipping`). See
+docs/architecture.md.
 """

@@ -14,6 +14,7 @@ from typing import TextIO
 from roomkit.course.manifest import Course, find_course_root, load_course
 from roomkit.course.reports import MARKS
 from roomkit.course.results import TestResult
+from roomkit.course.sandbox import SandboxMode
 from roomkit.errors import RoomkitError
 
 __all__ = ["add_course_commands"]
@@ -51,6 +52,11 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "--summary",
         action="store_true",
         help="list every exercise as passed, failed or not started (folders only); exit 0",
+    )
+    grade.add_argument(
+        "--require-sandbox",
+        action="store_true",
+        help="refuse to grade unless each submission can be sealed with bubblewrap",
     )
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
@@ -155,10 +161,13 @@ class _ProgressLine:
 def _grade(args: argparse.Namespace) -> int:
     from roomkit.course.grading import grade
     from roomkit.course.reports import render_table, write_csv, write_json
+    from roomkit.course.sandbox import resolve
 
+    sandbox: SandboxMode = "require" if args.require_sandbox else "auto"
     try:
         course = _course(args)
         chosen = [course.exercise(exercise_id) for exercise_id in args.exercise or []]
+        resolve(sandbox)  # refuse (or warn) before grading anything
     except RoomkitError as error:
         print(f"roomkit grade: {error}", file=sys.stderr)
         return 2
@@ -177,7 +186,7 @@ def _grade(args: argparse.Namespace) -> int:
             exercises = chosen if path.is_dir() else [e for e in chosen if e.notebook == path.name]
         if progress is not None:
             progress.start(str(path))
-        submission = grade(course, path, exercises=exercises, progress=progress)
+        submission = grade(course, path, exercises=exercises, progress=progress, sandbox=sandbox)
         if progress is not None:
             progress.end()
             print(render_table(submission), end="\n\n", flush=True)

@@ -19,7 +19,9 @@ from roomkit.course import pytest_plugin
 from roomkit.course.implementations import Source
 from roomkit.course.manifest import Course, Exercise
 from roomkit.course.pytest_plugin import Harness, Progress
+from roomkit.course.remote import CandidateHost
 from roomkit.course.results import ExerciseResult, SubmissionResult
+from roomkit.course.sandbox import SandboxMode, resolve
 
 __all__ = ["grade", "run_tests"]
 
@@ -50,6 +52,11 @@ def _pytest_args(course: Course, paths: Sequence[Path], in_thread: bool) -> list
         "no:terminal",
         "-p",
         "no:nbval",
+        # The course's own warning filters (filterwarnings = error) are for its
+        # test suite: a learner's DeprecationWarning must not fail grading when
+        # `await check` passes it.
+        "-p",
+        "no:warnings",
         "-o",
         "asyncio_mode=auto",
         "-o",
@@ -62,7 +69,6 @@ def _pytest_args(course: Course, paths: Sequence[Path], in_thread: bool) -> list
         args += ["-o", "timeout=0", "--capture=no"]
         for plugin in (
             "faulthandler",
-            "warnings",
             "logging",
             "unraisableexception",
             "threadexception",
@@ -84,6 +90,7 @@ def run_tests(
     *,
     in_thread: bool = False,
     progress: Progress | None = None,
+    sealed: bool | None = None,
 ) -> list[ExerciseResult]:
     """Run the tests of ``exercises`` against ``source``.
 
@@ -92,6 +99,9 @@ def run_tests(
     :param source: what to test (see :data:`roomkit.course.implementations.Source`).
     :param in_thread: set when not on the main thread (``check`` in a kernel). Default False.
     :param progress: called with each test's result as it completes. Default None.
+    :param sealed: for a notebook or folder ``source``: run its code in a
+        candidate host under bubblewrap (True), in a plain child process (False),
+        or in this process (None). Default None.
     """
     exercises = list(exercises)
     results = {exercise.id: ExerciseResult(exercise) for exercise in exercises}
@@ -103,7 +113,10 @@ def run_tests(
         else:
             results[exercise.id].problem = f"no tests: {path} does not exist"
     if paths:
-        harness = Harness(course, source, progress)
+        host = None
+        if sealed is not None and isinstance(source, Path):
+            host = CandidateHost(paths, sealed=sealed)
+        harness = Harness(course, source, progress, host)
         _purge_test_modules(course.tests_dir)
         try:
             # The plugin module goes in already registered: the exercise tests'
@@ -114,6 +127,8 @@ def run_tests(
             )
         finally:
             _purge_test_modules(course.tests_dir)
+            if host is not None:
+                host.close()  # also when pytest ended before unconfiguring the harness
         for test in harness.results.values():
             target = results.get(test.exercise_id)
             if target is not None:
@@ -132,17 +147,28 @@ def grade(
     *,
     exercises: Sequence[Exercise] | None = None,
     progress: Progress | None = None,
+    sandbox: SandboxMode = "auto",
 ) -> SubmissionResult:
     """Grade one submission: a notebook file, or a folder of notebooks.
+
+    The submission's code runs in a candidate host of its own (see
+    :mod:`roomkit.course.remote`); the tests, the reference and the verdict stay
+    in this process.
 
     :param course: the course.
     :param path: the submission.
     :param exercises: which exercises. Default: for a file, the exercises of
         that notebook; for a folder, every exercise of the course.
     :param progress: see :func:`run_tests`. Default None.
+    :param sandbox: ``"auto"``: sealed by bubblewrap when it works here, else a
+        plain child process (with a one-line warning on stderr, once);
+        ``"require"``: sealed or refuse; ``"off"``: the submission's code in this
+        process (for the course's own tests of the harness). Default ``"auto"``.
+    :raises SandboxUnavailable: under ``"require"`` without a working bubblewrap.
     """
+    sealed = None if sandbox == "off" else resolve(sandbox)
     started = time.perf_counter()
     if exercises is None:
         exercises = course.exercises if path.is_dir() else course.in_notebook(path.name)
-    results = run_tests(course, exercises, path, progress=progress)
+    results = run_tests(course, exercises, path, progress=progress, sealed=sealed)
     return SubmissionResult(str(path), results, time.perf_counter() - started)

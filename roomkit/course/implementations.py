@@ -33,13 +33,17 @@ from roomkit.course.notebooks import (
 )
 
 __all__ = [
+    "CellCode",
     "Implementation",
     "Source",
+    "exercise_cells",
     "from_folder",
     "from_namespace",
     "from_notebook",
     "load",
+    "notebook_of",
     "reference",
+    "run_cells",
 ]
 
 # What to test: a notebook file or a folder of notebooks (Path), the live names
@@ -98,12 +102,29 @@ def from_namespace(
     )
 
 
-def from_notebook(path: Path, exercise: Exercise, label: str | None = None) -> Implementation:
-    """Run the ``setup`` cells and the exercise's cells of notebook ``path`` in a fresh module.
+@dataclass(frozen=True, slots=True)
+class CellCode:
+    """One code cell to run: its number in the notebook, a filename for tracebacks, its source.
+
+    :param number: the cell's position in the notebook, from 1.
+    :param filename: e.g. ``"<path/to/02_rooms.ipynb, cell 7>"``.
+    :param source: the cell's code.
+    """
+
+    number: int
+    filename: str
+    source: str
+
+
+def exercise_cells(
+    path: Path, exercise: Exercise, label: str | None = None
+) -> list[CellCode] | Implementation:
+    """The ``setup`` cells and the exercise's cells of notebook ``path``, in notebook order.
 
     :param path: the notebook file.
-    :param exercise: which exercise's cells to run.
+    :param exercise: which exercise.
     :param label: for messages. Default: the path.
+    :returns: the cells, or a failed :class:`Implementation` saying why there are none.
     """
     label = label or str(path)
     try:
@@ -112,43 +133,58 @@ def from_notebook(path: Path, exercise: Exercise, label: str | None = None) -> I
         return _failed(label, exercise, f"{path} does not exist")
     except Exception as error:  # not JSON, not a notebook: say so, whatever it is
         return _failed(label, exercise, f"{path} cannot be read as a notebook: {error}")
-    cells = [
+    chosen = [
         (number, cell)
         for number, cell in enumerate(notebook_cells, start=1)
         if cell.get("cell_type") == "code"
         and (SETUP_TAG in cell_tags(cell) or cell_exercise_id(cell) == exercise.id)
     ]
-    if not any(cell_exercise_id(cell) == exercise.id for _, cell in cells):
+    if not any(cell_exercise_id(cell) == exercise.id for _, cell in chosen):
         return _failed(
             label,
             exercise,
             f"{path.name} has no cell tagged '{exercise.tag}': keep the tags of the exercise "
             "cell (JupyterLab: the property inspector, gear icon on the right)",
         )
+    # The full path keeps two notebooks of the same name apart in linecache.
+    return [
+        CellCode(number, f"<{path}, cell {number}>", cell_source(cell)) for number, cell in chosen
+    ]
+
+
+def run_cells(
+    cells: list[CellCode], exercise: Exercise, label: str, notebook_name: str
+) -> Implementation:
+    """Run ``cells`` in a fresh module and keep the names the exercise defines.
+
+    :param cells: from :func:`exercise_cells`.
+    :param exercise: the exercise.
+    :param label: for messages (e.g. the notebook's path).
+    :param notebook_name: the notebook's file name, for messages.
+    """
     module = types.ModuleType(f"roomkit_exercise_{next(_module_numbers)}")
     # Registered so that dataclasses and typing can find the module by name.
     sys.modules[module.__name__] = module
-    for number, cell in cells:
-        source = cell_source(cell)
-        # The full path keeps two notebooks of the same name apart in linecache.
-        filename = f"<{path}, cell {number}>"
-        register_source(filename, source)
+    for cell in cells:
+        register_source(cell.filename, cell.source)
+        where = f"cell {cell.number} of {notebook_name}"
         try:
-            exec(compile(source, filename, "exec"), module.__dict__)
+            exec(compile(cell.source, cell.filename, "exec"), module.__dict__)
         except NotImplementedError as error:
             return _failed(label, exercise, f"not solved yet: {error}", NotSolved)
         except SyntaxError as error:
             return _failed(
-                label,
-                exercise,
-                f"cell {number} of {path.name} does not compile: " + describe_exception(error),
+                label, exercise, f"{where} does not compile: " + describe_exception(error)
             )
-        except Exception as error:  # the learner's cell may raise anything
+        except SystemExit as error:  # sys.exit() in a cell must not end the grading
             return _failed(
                 label,
                 exercise,
-                f"running cell {number} of {path.name} raised {describe_exception(error)}",
+                f"exercise {exercise.id}: your code called sys.exit({error.code!r}) while "
+                f"loading ({where}): remove it, a notebook cell must not exit",
             )
+        except Exception as error:  # the learner's cell may raise anything
+            return _failed(label, exercise, f"running {where} raised {describe_exception(error)}")
     return Implementation(
         label,
         exercise,
@@ -157,12 +193,39 @@ def from_notebook(path: Path, exercise: Exercise, label: str | None = None) -> I
     )
 
 
+def from_notebook(path: Path, exercise: Exercise, label: str | None = None) -> Implementation:
+    """Run the ``setup`` cells and the exercise's cells of notebook ``path`` in a fresh module.
+
+    :param path: the notebook file.
+    :param exercise: which exercise's cells to run.
+    :param label: for messages. Default: the path.
+    """
+    label = label or str(path)
+    cells = exercise_cells(path, exercise, label)
+    if isinstance(cells, Implementation):
+        return cells
+    return run_cells(cells, exercise, label, path.name)
+
+
+def notebook_of(source: Path, exercise: Exercise) -> Path | Implementation:
+    """The notebook of ``exercise`` in submission ``source`` (a notebook file or a folder).
+
+    :returns: its path, or a failed :class:`Implementation` saying why there is none.
+    """
+    if source.is_dir():
+        path = source / exercise.notebook
+        if not path.exists():
+            return _failed(str(path), exercise, f"{source} has no {exercise.notebook}")
+        return path
+    if source.name != exercise.notebook:
+        return _failed(str(source), exercise, f"exercise {exercise.id} is in {exercise.notebook}")
+    return source
+
+
 def from_folder(folder: Path, exercise: Exercise) -> Implementation:
     """The exercise as solved in ``folder/<its notebook>`` (a submission)."""
-    path = folder / exercise.notebook
-    if not path.exists():
-        return _failed(str(path), exercise, f"{folder} has no {exercise.notebook}")
-    return from_notebook(path, exercise)
+    path = notebook_of(folder, exercise)
+    return path if isinstance(path, Implementation) else from_notebook(path, exercise)
 
 
 def reference(course: Course, exercise: Exercise) -> Implementation:
@@ -181,13 +244,8 @@ def load(source: Source, course: Course, exercise: Exercise) -> Implementation:
     if source is None:
         return reference(course, exercise)
     if isinstance(source, Path):
-        if source.is_dir():
-            return from_folder(source, exercise)
-        if source.name != exercise.notebook:
-            return _failed(
-                str(source), exercise, f"exercise {exercise.id} is in {exercise.notebook}"
-            )
-        return from_notebook(source, exercise)
+        path = notebook_of(source, exercise)
+        return path if isinstance(path, Implementation) else from_notebook(path, exercise)
     return from_namespace(source, exercise)
 
 

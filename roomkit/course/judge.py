@@ -26,6 +26,7 @@ from roomkit.course.failures import (
     describe_exception,
 )
 from roomkit.course.implementations import Implementation
+from roomkit.course.remote import RemoteImplementation
 from roomkit.course.scenario import (
     RUN_TIMEOUT,
     SERVER_NAMES,
@@ -39,7 +40,14 @@ from roomkit.course.scenario import (
 from roomkit.processes import RedisProcess, RedisProcessError
 from roomkit.testing import serve_cluster, start_server
 
-__all__ = ["check_against_reference", "check_cluster_against_reference"]
+__all__ = [
+    "build_cluster",
+    "check_against_reference",
+    "check_cluster_against_reference",
+    "check_redis_url",
+    "prepare_server",
+    "setting_up",
+]
 
 
 def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
@@ -62,7 +70,7 @@ def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
 
 
 @contextlib.contextmanager
-def _setting_up(implementation: Implementation) -> Iterator[None]:
+def setting_up(implementation: Implementation) -> Iterator[None]:
     """Turn what the implementation's set-up code raises into a readable failure."""
     try:
         yield
@@ -77,9 +85,10 @@ def _setting_up(implementation: Implementation) -> Iterator[None]:
         ) from None
 
 
-async def _prepare(implementation: Implementation, install: Install) -> ObservedServer:
+async def prepare_server(implementation: Implementation, install: Install) -> ObservedServer:
+    """A fresh :class:`ObservedServer` set up by ``install`` with ``implementation``'s code."""
     sio = ObservedServer()
-    with _setting_up(implementation):
+    with setting_up(implementation):
         result = install(implementation, sio)
         if inspect.isawaitable(result):
             await result
@@ -119,12 +128,51 @@ async def check_against_reference(
     :raises ExerciseFailure: describing the differences, when there are any.
     :raises BrokenTest: when the reference itself fails (the test is broken).
     """
-    candidate_sio = await _prepare(candidate, install)
+    if isinstance(candidate, RemoteImplementation):
+        candidate.load()  # not solved, or its cells fail: say so before any run
+        candidate_run = _run_remote(candidate, install, 0, scenario, timeout)
+    else:
+        candidate_run = _run(await prepare_server(candidate, install), scenario)
     try:
-        reference_sio = await _prepare(reference, install)
+        reference_sio = await prepare_server(reference, install)
     except ExerciseFailure as error:
+        candidate_run.close()
         raise BrokenTest(f"the reference cannot be set up: {error}") from None
-    await _judge(_run(candidate_sio, scenario), _run(reference_sio, scenario), timeout)
+    await _judge(candidate_run, _run(reference_sio, scenario), timeout)
+
+
+async def _run_remote(
+    candidate: RemoteImplementation,
+    function: Install | Build,
+    servers: int,
+    scenario: Scenario,
+    timeout: float,
+) -> Observed:
+    """Run ``scenario`` against servers in the candidate's host (see
+    :meth:`~roomkit.course.remote.CandidateHost.serve` for ``servers``).
+
+    Its requests wait as long as the whole run may take: a host that stops
+    answering (a blocked event loop) runs out the run's own time limit.
+    """
+    host = candidate.host
+    assert host is not None
+    served = await host.serve(candidate, function, servers, timeout)
+    stage = Stage(served.urls)
+    try:
+        await scenario(stage)
+        await stage.settle()
+        # Observed before the clients leave: their goodbyes are not part of the scenario.
+        observed = _observe(stage, await served.errors(timeout))
+    except BaseException:
+        # Cancelled (out of time) or broken: whatever state the host is in, the
+        # next test starts a fresh one.
+        host.kill()
+        raise
+    finally:
+        await stage.close()
+    await served.stop()
+    host.kill_if_forked()
+    return observed
 
 
 async def _judge(
@@ -156,7 +204,8 @@ async def _judge(
         raise BrokenTest(f"the reference's server, {expected.errors[0].describe()}")
     if runs["candidate"] in pending:
         raise ExerciseTimeout(
-            f"timed out: the scenario did not finish within {timeout:g} s against your server\n"
+            f"timed out: the scenario did not finish within {timeout:g} s against your server "
+            "(is a handler blocking the event loop: time.sleep, a loop that never awaits?)\n"
             f"Scenario: {'; '.join(expected.steps)}"
         )
     candidate_error = runs["candidate"].exception()
@@ -169,7 +218,7 @@ async def _judge(
     compare(expected, runs["candidate"].result())
 
 
-def _check_redis_url(servers: Sequence[socketio.AsyncServer], redis_url: str) -> None:
+def check_redis_url(servers: Sequence[socketio.AsyncServer], redis_url: str) -> None:
     for name, manager in zip(SERVER_NAMES, [sio.manager for sio in servers], strict=False):
         if isinstance(manager, socketio.AsyncRedisManager) and manager.redis_url != redis_url:
             raise ExerciseFailure(
@@ -178,21 +227,37 @@ def _check_redis_url(servers: Sequence[socketio.AsyncServer], redis_url: str) ->
             )
 
 
+async def build_cluster(
+    implementation: Implementation,
+    build: Build,
+    redis_url: str,
+    size: int,
+    built: contextlib.AsyncExitStack,
+) -> list[socketio.AsyncServer]:
+    """``size`` servers built with ``implementation``'s code, released by ``built``.
+
+    :raises ExerciseFailure: when the code raises, or gives something else than
+        servers sharing ``redis_url``.
+    """
+    servers = []
+    for name in SERVER_NAMES[:size]:
+        with setting_up(implementation):
+            sio = await built.enter_async_context(build(implementation, redis_url, name))
+        if not isinstance(sio, socketio.AsyncServer):
+            raise ExerciseFailure(
+                f"{implementation.label}'s code gave {type(sio).__name__}, "
+                "not a socketio.AsyncServer"
+            )
+        servers.append(sio)
+    check_redis_url(servers, redis_url)
+    return servers
+
+
 async def _run_cluster(
     implementation: Implementation, build: Build, redis_url: str, size: int, scenario: Scenario
 ) -> Observed:
     async with contextlib.AsyncExitStack() as built:
-        servers = []
-        for name in SERVER_NAMES[:size]:
-            with _setting_up(implementation):
-                sio = await built.enter_async_context(build(implementation, redis_url, name))
-            if not isinstance(sio, socketio.AsyncServer):
-                raise ExerciseFailure(
-                    f"{implementation.label}'s code gave {type(sio).__name__}, "
-                    "not a socketio.AsyncServer"
-                )
-            servers.append(sio)
-        _check_redis_url(servers, redis_url)
+        servers = await build_cluster(implementation, build, redis_url, size, built)
         async with serve_cluster(*servers) as running:
             stage = Stage([server.url for server in running])
             try:
@@ -228,13 +293,23 @@ async def check_cluster_against_reference(
     :param timeout: seconds each run may take. Default :data:`RUN_TIMEOUT`.
     :raises BrokenTest: also when no ``redis-server`` can be started.
     """
+    remote = isinstance(candidate, RemoteImplementation)
+    if isinstance(candidate, RemoteImplementation):
+        candidate.load()
     async with contextlib.AsyncExitStack() as redis:
         try:
-            urls = [await redis.enter_async_context(RedisProcess()) for _ in range(2)]
+            # A sealed candidate starts its redis-server in its own sandbox.
+            urls = [
+                await redis.enter_async_context(RedisProcess()) for _ in range(1 + (not remote))
+            ]
         except RedisProcessError as error:
             raise BrokenTest(f"this exercise needs redis-server: {error}") from None
+        if isinstance(candidate, RemoteImplementation):
+            candidate_run = _run_remote(candidate, build, servers, scenario, timeout)
+        else:
+            candidate_run = _run_cluster(candidate, build, urls[1].url, servers, scenario)
         await _judge(
-            _run_cluster(candidate, build, urls[0].url, servers, scenario),
-            _run_cluster(reference, build, urls[1].url, servers, scenario),
+            candidate_run,
+            _run_cluster(reference, build, urls[0].url, servers, scenario),
             timeout,
         )

@@ -12,16 +12,26 @@ reference itself, so the suite proves that every test passes on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Generator, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from roomkit.course.failures import BrokenTest, ExerciseFailure, ExerciseTimeout, describe_exception
-from roomkit.course.implementations import Implementation, Source, load, reference
+from roomkit.course.implementations import (
+    Implementation,
+    Source,
+    exercise_cells,
+    load,
+    notebook_of,
+    reference,
+)
 from roomkit.course.manifest import Course, Exercise, find_course_root, load_course
+from roomkit.course.remote import CandidateHost, RemoteImplementation
 from roomkit.course.results import Outcome, TestResult
 
 __all__ = [
@@ -72,12 +82,21 @@ class Harness:
     :param course: the course.
     :param source: what to test (see :data:`roomkit.course.implementations.Source`).
     :param progress: called with each test's result as it completes, or None.
+    :param host: where a submission's code runs (a notebook or folder ``source``
+        only), or None to run it in this process. Default None.
     """
 
-    def __init__(self, course: Course, source: Source, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        course: Course,
+        source: Source,
+        progress: Progress | None,
+        host: CandidateHost | None = None,
+    ) -> None:
         self.course = course
         self.source = source
         self.progress = progress
+        self.host = host
         self.results: dict[str, TestResult] = {}
         self.broken: list[str] = []
         self._loaded: dict[str, Implementation] = {}
@@ -85,11 +104,29 @@ class Harness:
     def implementation(self, exercise: Exercise) -> Implementation:
         """The candidate for ``exercise``, loaded once per run."""
         if exercise.id not in self._loaded:
-            self._loaded[exercise.id] = load(self.source, self.course, exercise)
+            if self.host is not None and isinstance(self.source, Path):
+                self._loaded[exercise.id] = self._remote(self.source, exercise, self.host)
+            else:
+                self._loaded[exercise.id] = load(self.source, self.course, exercise)
         return self._loaded[exercise.id]
+
+    @staticmethod
+    def _remote(source: Path, exercise: Exercise, host: CandidateHost) -> Implementation:
+        """The exercise's cells, read here and run in ``host`` on first use."""
+        path = notebook_of(source, exercise)
+        if isinstance(path, Implementation):
+            return path
+        cells = exercise_cells(path, exercise)
+        if isinstance(cells, Implementation):
+            return cells
+        return RemoteImplementation(str(path), exercise, host=host, cells=cells, notebook=path.name)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[HARNESS] = self
+
+    def pytest_unconfigure(self) -> None:
+        if self.host is not None:
+            self.host.close()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -146,7 +183,13 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
     course, exercise = _course_and_exercise(request)
     harness = request.config.stash.get(HARNESS, None)
     if harness is not None:
-        return harness.implementation(exercise)
+        implementation = harness.implementation(exercise)
+        if isinstance(implementation, RemoteImplementation):
+            # Start its host and load its cells now, outside the test's time limit
+            # (a load that fails fails the test with the same message, in the judge).
+            with contextlib.suppress(ExerciseFailure):
+                implementation.load()
+        return implementation
     return reference(course, exercise)
 
 
