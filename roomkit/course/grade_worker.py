@@ -1,0 +1,127 @@
+"""One submission's grading process: ``python -m roomkit.course.grade_worker``.
+
+:mod:`roomkit.course.classrun` starts one such process per submission, in its own
+process group, and kills that group at its deadline. The worker grades the
+submission's staged copy with :func:`roomkit.course.grading.grade` and writes one
+record (:mod:`roomkit.course.records`) to the file descriptor it was given: a pipe
+that only the grader reads. Its standard output and error are not a channel (the
+submission's code may print anything there); the grader keeps them as a log.
+
+Where grading is sealed (the ``sandbox`` option of ``grade``), the submission's
+code runs in its own sandboxed process and never in this one. Where it is not,
+it runs here, and could write to the pipe too: the grader then accepts only one
+well-formed record that answers exactly the exercises asked, which stops
+garbage, crashes and forks from costing anyone else their row, but not a
+submission forging its own row. docs/instructors.md has the threat model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import resource
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from roomkit.course.grading import grade
+from roomkit.course.manifest import Course, Exercise, load_course
+from roomkit.course.records import Row, write_record
+from roomkit.course.results import SubmissionResult
+from roomkit.errors import RoomkitError
+
+__all__ = [
+    "MEMORY_LIMIT",
+    "SANDBOX_MODES",
+    "SandboxUnavailable",
+    "grade_sealed",
+    "main",
+    "sealed_grading_available",
+    "why_unsealed",
+]
+
+SANDBOX_MODES = ("auto", "require", "off")
+MEMORY_LIMIT = 4 * 1024**3  # the worker's address space; a sealed candidate gets its own cap
+
+
+class SandboxUnavailable(RoomkitError):
+    """Sealed grading was required (``--require-sandbox``) and cannot be had here."""
+
+
+def _grade_takes_sandbox() -> bool:
+    return "sandbox" in inspect.signature(grade).parameters
+
+
+def why_unsealed() -> str | None:
+    """Why this machine cannot seal each submission in a sandbox; None when it can
+    (``grade`` takes ``sandbox`` and bubblewrap, ``bwrap``, is installed)."""
+    if not _grade_takes_sandbox():
+        return "this roomkit grades in-process"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    return None
+
+
+def sealed_grading_available() -> bool:
+    """Whether this machine can seal each submission (see :func:`why_unsealed`)."""
+    return why_unsealed() is None
+
+
+def grade_sealed(
+    course: Course, path: Path, exercises: Sequence[Exercise], sandbox: str = "auto"
+) -> SubmissionResult:
+    """:func:`~roomkit.course.grading.grade`, passing ``sandbox`` on where it takes it.
+
+    :param course: the course.
+    :param path: the submission's staged folder.
+    :param exercises: the exercises to grade.
+    :param sandbox: ``"auto"`` (sealed where possible), ``"require"`` (refuse
+        otherwise) or ``"off"`` (grade in this process). Default ``"auto"``.
+    :raises SandboxUnavailable: ``"require"`` where ``grade`` cannot seal.
+    """
+    if _grade_takes_sandbox():
+        result: SubmissionResult = grade(  # type: ignore[call-arg,unused-ignore]
+            course, path, exercises=exercises, sandbox=sandbox
+        )
+        return result
+    if sandbox == "require":
+        raise SandboxUnavailable("this roomkit grades submissions in-process: it cannot seal them")
+    return grade(course, path, exercises=exercises)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m roomkit.course.grade_worker")
+    parser.add_argument("folder", type=Path, help="the submission's staged folder")
+    parser.add_argument("--root", type=Path, required=True, help="the course folder")
+    parser.add_argument("--label", required=True, help="the submission's name in its row")
+    parser.add_argument("--exercise", action="append", default=[], help="an exercise id")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto")
+    parser.add_argument("--result-fd", type=int, required=True, help="where the record goes")
+    parser.add_argument("--memory-limit", type=int, default=MEMORY_LIMIT, help="bytes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Grade one submission and write its record; returns the exit status."""
+    args = _parser().parse_args(argv)
+    # Taken before any submitted code runs: neither the channel nor the limit
+    # can then be refused (the hard limit cannot be raised again).
+    channel = os.fdopen(args.result_fd, "w", encoding="utf-8")
+    resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
+    try:
+        course = load_course(args.root)
+        exercises = [course.exercise(exercise_id) for exercise_id in args.exercise]
+        result = grade_sealed(course, args.folder, exercises, args.sandbox)
+    except RoomkitError as error:
+        print(f"roomkit grade: {error}", file=sys.stderr)
+        return 2
+    result.label = args.label
+    channel.write(write_record(Row(result, [exercise.id for exercise in exercises])))
+    channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
