@@ -18,10 +18,12 @@ submission forging its own row. docs/instructors.md has the threat model.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import inspect
 import os
 import resource
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,17 +112,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     # can then be refused (the hard limit cannot be raised again).
     channel = os.fdopen(args.result_fd, "w", encoding="utf-8")
     resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
-    try:
-        course = load_course(args.root)
-        exercises = [course.exercise(exercise_id) for exercise_id in args.exercise]
-        result = grade_sealed(course, args.folder, exercises, args.sandbox)
-    except RoomkitError as error:
-        print(f"roomkit grade: {error}", file=sys.stderr)
-        return 2
-    result.label = args.label
-    channel.write(write_record(Row(result, [exercise.id for exercise in exercises])))
-    channel.close()
+    _die_with_the_grader()
+    with channel:
+        try:
+            course = load_course(args.root)
+            exercises = [course.exercise(exercise_id) for exercise_id in args.exercise]
+            result = grade_sealed(course, args.folder, exercises, args.sandbox)
+        except RoomkitError as error:
+            print(f"roomkit grade: {error}", file=sys.stderr)
+            return 2
+        result.label = args.label
+        channel.write(write_record(Row(result, [exercise.id for exercise in exercises])))
     return 0
+
+
+def _die_with_the_grader() -> None:
+    """Have Linux kill this process when the grader dies (``PR_SET_PDEATHSIG``), so
+    that a grader killed mid-run leaves no worker behind. Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 if __name__ == "__main__":
