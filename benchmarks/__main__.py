@@ -31,7 +31,7 @@ __all__ = ["SCENARIOS", "main", "run"]
 
 logger = logging.getLogger("benchmarks")
 
-SCENARIOS = ("client-cost", "fanout", "memory", "scaleout", "profile", "feedback")
+SCENARIOS = ("client-cost", "fanout", "memory", "scaleout", "profile", "feedback", "grading")
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "latest.json"
 DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
 
@@ -114,6 +114,7 @@ async def _guarded(
 async def run(config: Config, scenarios: list[str], client_kind: str | None) -> dict[str, Any]:
     """Run ``scenarios`` and return the results document."""
     from benchmarks.feedback import feedback
+    from benchmarks.grading import grading
     from benchmarks.profile import profile
 
     started = time.monotonic()
@@ -148,6 +149,7 @@ async def run(config: Config, scenarios: list[str], client_kind: str | None) -> 
         "scaleout": lambda: scaleout(config, kind),
         "profile": lambda: profile(config, kind),
         "feedback": lambda: feedback(config),
+        "grading": lambda: grading(config),
     }
     for name, scenario in plan.items():
         if name in scenarios:
@@ -194,6 +196,8 @@ def _config(args: argparse.Namespace) -> Config:
         config.client_receivers = 10
         config.client_deliveries = 200
         config.profile_seconds = 1.0
+        config.class_size = 6
+        config.sealing_size = 2
         config.timeout = 30.0
     if args.sizes:
         config.sizes = [int(size) for size in args.sizes.split(",")]

@@ -25,6 +25,23 @@ from roomkit.course.notebooks import cell_exercise_id
 ROOMKIT = [sys.executable, "-m", "roomkit", "grade", "--root", str(REPO), "--exercise", "0.1"]
 STUB = 'def register_greeter(sio):\n    raise NotImplementedError("not solved")\n'
 
+# A well-formed record of full marks, written to the worker's report pipe before
+# the worker writes its own.
+FORGES_A_FULL_SCORE = """import json, os, sys
+def _arg(flag):
+    return sys.argv[sys.argv.index(flag) + 1]
+_test = {"name": "x", "outcome": "passed", "message": "", "test_id": "x"}
+_record = {"submission": _arg("--label"), "selection": ["0.1"], "seconds": 1,
+           "exercises": [{"id": "0.1", "problem": "", "tests": [_test]}]}
+os.write(int(_arg("--result-fd")), (json.dumps(_record) + "\\n").encode())
+"""
+
+# Loops forever at load, catching whatever is raised to stop it.
+HANGS = (
+    "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n"
+    "    except BaseException:\n        pass\n"
+)
+
 
 def student(folder: Path, cell: str | None = None, name: str = "00_start_here.ipynb") -> Path:
     """A submission folder holding notebook 00, solved (``cell`` None) or with ``cell``."""
@@ -64,22 +81,14 @@ def test_a_worker_that_exits_forks_forges_or_hangs_gets_a_row_that_says_so(
 ) -> None:
     marker = tmp_path / "left.pid"
     student(tmp_path / "exits", "import os\nos._exit(0)\n")
-    student(
-        tmp_path / "forges",
-        "import os, sys\nfd = int(sys.argv[sys.argv.index('--result-fd') + 1])\n"
-        'os.write(fd, b\'{"submission": "forges", "garbage": 1}\\n\')\n' + STUB,
-    )
+    student(tmp_path / "forges", FORGES_A_FULL_SCORE + STUB)
     student(
         tmp_path / "leaves_a_child",
         f"import os, time\nif os.fork() == 0:\n"
         f"    open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
         "    while True:\n        time.sleep(1)\n" + STUB,
     )
-    student(
-        tmp_path / "hangs",
-        "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n"
-        "    except BaseException:\n        pass\n",
-    )
+    student(tmp_path / "hangs", HANGS)
     names = ["exits", "forges", "leaves_a_child", "hangs"]
     command = [*ROOMKIT, *names, "--no-sandbox", "--jobs", "2", "--timeout", "20", "--json", "-"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
@@ -158,37 +167,48 @@ def _exits_within(pid: int, seconds: float) -> bool:
 
 
 @pytest.mark.timeout(300)
-def test_a_killed_grader_loses_nothing_and_resume_grades_only_the_rest(tmp_path: Path) -> None:
-    names = [str(student(tmp_path / f"student{number}")) for number in range(3)]
+def test_a_killed_grader_loses_nothing_leaves_no_worker_and_resume_grades_the_rest(
+    tmp_path: Path,
+) -> None:
+    student(tmp_path / "first")
+    student(tmp_path / "hangs", HANGS)
+    student(tmp_path / "last")
+    names = [str(tmp_path / name) for name in ("first", "hangs", "last")]
     results = tmp_path / "results.jsonl"
     with subprocess.Popen(
-        [*ROOMKIT, *names, "--jobs", "1", "--results", str(results)],
+        [*ROOMKIT, *names, "--no-sandbox", "--jobs", "2", "--results", str(results)],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     ) as grader:
         assert grader.stderr is not None
-        # The progress line comes after the row is on disk: kill the grader then.
+        # The progress line comes after the row is on disk: kill the grader then,
+        # while the worker of "hangs" (started with "first") is still at it.
         for line in grader.stderr:
             if line.startswith("graded "):
                 break
+        (hanging,) = _workers_of(names[1])
         grader.kill()
+    try:
+        assert _exits_within(hanging, 30), f"worker {hanging} outlived the grader"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hanging, signal.SIGKILL)
     recorded = results.read_text().splitlines()
-    assert len(recorded) >= 1
-    for pid in _workers_of(str(tmp_path)):
-        assert _exits_within(pid, 30), f"worker {pid} outlived the grader"
+    assert len(recorded) == 1
 
     done = subprocess.run(
-        [*ROOMKIT, *names, "--resume", "--results", str(results), "--json", "-"],
+        [*ROOMKIT, *names, "--resume", "--results", str(results), "--timeout", "15", "--json", "-"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=240,
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.count("(recorded earlier)") == len(recorded)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("(recorded earlier)") == 1
     found = rows(done.stdout)
-    assert list(found) == [Path(name).name for name in names]
-    assert all(row["score"] == 1 for row in found.values())
+    assert list(found) == ["first", "hangs", "last"]
+    assert (found["first"]["score"], found["hangs"]["score"], found["last"]["score"]) == (1, 0, 1)
+    assert messages(found["hangs"]) == ["grading did not finish within 15 s"]
     assert len(results.read_text().splitlines()) == 3
