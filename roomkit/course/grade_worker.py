@@ -28,7 +28,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from roomkit.course.grading import grade
 from roomkit.course.manifest import Course, Exercise, load_course
 from roomkit.course.records import Row, write_record
 from roomkit.course.results import SubmissionResult
@@ -53,7 +52,20 @@ class SandboxUnavailable(RoomkitError):
 
 
 def _grade_takes_sandbox() -> bool:
+    from roomkit.course.grading import grade
+
     return "sandbox" in inspect.signature(grade).parameters
+
+
+def _skip_unneeded_imports() -> None:
+    """Keep jsonschema (imported by nbformat) from importing ``rfc3987_syntax``.
+
+    jsonschema imports it, when installed, to check the "iri" string format, which
+    the notebook schema does not use; the import builds a grammar and costs about
+    a second of CPU, in every worker. Marked missing, jsonschema does without it.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def why_unsealed() -> str | None:
@@ -83,6 +95,8 @@ def grade_sealed(
         otherwise) or ``"off"`` (grade in this process). Default ``"auto"``.
     :raises SandboxUnavailable: ``"require"`` where ``grade`` cannot seal.
     """
+    from roomkit.course.grading import grade
+
     if _grade_takes_sandbox():
         result: SubmissionResult = grade(  # type: ignore[call-arg,unused-ignore]
             course, path, exercises=exercises, sandbox=sandbox
@@ -113,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     channel = os.fdopen(args.result_fd, "w", encoding="utf-8")
     resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
     _die_with_the_grader()
+    _skip_unneeded_imports()
     with channel:
         try:
             course = load_course(args.root)
