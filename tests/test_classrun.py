@@ -8,6 +8,7 @@ own defences (one report over a private pipe, the process group killed) are for.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import select
@@ -20,7 +21,11 @@ import nbformat
 import pytest
 from course_builder import REPO
 
+from roomkit.course.class_progress import ClassProgress
+from roomkit.course.grade_worker import why_unsealed
+from roomkit.course.manifest import load_course
 from roomkit.course.notebooks import cell_exercise_id
+from roomkit.course.records import failed_row
 
 ROOMKIT = [sys.executable, "-m", "roomkit", "grade", "--root", str(REPO), "--exercise", "0.1"]
 STUB = 'def register_greeter(sio):\n    raise NotImplementedError("not solved")\n'
@@ -141,6 +146,11 @@ def test_notebooks_are_found_by_their_tags_and_a_path_with_none_is_an_error(
     assert messages(found["notes.txt"]) == ["notes.txt has no cell tagged 'exercise-0.1'"]
     assert (found["nothing"]["total"], found["notes.txt"]["total"]) == (1, 1)
 
+    alone = subprocess.run(
+        [*ROOMKIT, str(renamed), "--quiet"], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert alone.returncode == 0, "every exercise passed"
+
 
 def _workers_of(label_part: str) -> list[int]:
     found = []
@@ -212,3 +222,38 @@ def test_a_killed_grader_loses_nothing_leaves_no_worker_and_resume_grades_the_re
     assert (found["first"]["score"], found["hangs"]["score"], found["last"]["score"]) == (1, 0, 1)
     assert messages(found["hangs"]) == ["grading did not finish within 15 s"]
     assert len(results.read_text().splitlines()) == 3
+
+
+@pytest.mark.skipif(why_unsealed() is None, reason="grading can be sealed here")
+def test_require_sandbox_refuses_to_grade_where_grading_cannot_be_sealed(tmp_path: Path) -> None:
+    student(tmp_path / "ada")
+    done = subprocess.run(
+        [*ROOMKIT, "ada", "--require-sandbox"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"roomkit grade: --require-sandbox: sealed grading is not available: {why_unsealed()}\n"
+    )
+    assert not (tmp_path / "roomkit-grade.jsonl").exists()
+
+
+def test_the_progress_line_on_a_terminal_is_redrawn_in_place_with_the_time_left() -> None:
+    course = load_course(REPO)
+    stream = io.StringIO()
+    progress = ClassProgress(stream, total=3, tty=True)
+    passed = failed_row("ada", [], "")
+    progress(passed, True)
+    assert stream.getvalue() == (
+        "\r\x1b[K[########----------------] 1/3 submissions, 0 not fully passed, time left unknown"
+    )
+    progress(failed_row("ben", [course.exercise("0.1")], "no notebook"), False)
+    line = stream.getvalue().rsplit("\r", 1)[1]
+    assert line.startswith("\x1b[K[################--------] 2/3 submissions, 1 not fully")
+    assert line.endswith(" left")
+    assert ", about " in line
+    progress(passed, False)
+    assert stream.getvalue().endswith("3/3 submissions, 1 not fully passed, done\n")

@@ -192,10 +192,14 @@ class _Grader:
     async def grade(self, submission: Submission) -> Row:
         async with self.slots:
             started = time.perf_counter()
-            if not submission.graded:
-                row = _finish(submission, None, "", 0.0)
-            else:
-                row = await self._in_worker(submission, started)
+            try:
+                if not submission.graded:
+                    row = _finish(submission, None, "", 0.0)
+                else:
+                    row = await self._in_worker(submission, started)
+            except OSError as error:  # staging or starting the worker failed: still one row
+                problem = f"grading failed: {type(error).__name__}: {error}"
+                row = _finish(submission, None, problem, time.perf_counter() - started)
             with self.run.results.open("a", encoding="utf-8") as results:
                 results.write(write_record(row))
                 results.flush()

@@ -70,8 +70,8 @@ def _sandbox_mode(args: argparse.Namespace, quiet: bool) -> str:
 
 def grade_command(args: argparse.Namespace) -> int:
     """Run ``roomkit grade`` with parsed ``args``; returns the exit status."""
-    if args.jobs < 1:
-        print("roomkit grade: --jobs must be at least 1", file=sys.stderr)
+    if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0):
+        print("roomkit grade: --jobs and --timeout must be positive", file=sys.stderr)
         return 2
     try:
         course, submissions = _resolve(args)
@@ -97,7 +97,15 @@ def grade_command(args: argparse.Namespace) -> int:
         resume=args.resume,
         on_row=progress,
     )
-    rows = asyncio.run(grade_class(run, submissions))
+    try:
+        rows = asyncio.run(grade_class(run, submissions))
+    except KeyboardInterrupt:
+        print(
+            f"roomkit grade: interrupted; the rows graded so far are in {args.results} "
+            "(--resume goes on from there)",
+            file=sys.stderr,
+        )
+        return 130
     if not args.quiet and args.json != "-":
         for row in rows:
             print(render_table(row.result), flush=True)

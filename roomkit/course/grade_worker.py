@@ -34,6 +34,7 @@ from roomkit.course.results import SubmissionResult
 from roomkit.errors import RoomkitError
 
 __all__ = [
+    "FILE_SIZE_LIMIT",
     "MEMORY_LIMIT",
     "SANDBOX_MODES",
     "SandboxUnavailable",
@@ -45,6 +46,7 @@ __all__ = [
 
 SANDBOX_MODES = ("auto", "require", "off")
 MEMORY_LIMIT = 4 * 1024**3  # the worker's address space; a sealed candidate gets its own cap
+FILE_SIZE_LIMIT = 256 * 1024**2  # its largest file: the log of what the submission printed
 
 
 class SandboxUnavailable(RoomkitError):
@@ -126,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # can then be refused (the hard limit cannot be raised again).
     channel = os.fdopen(args.result_fd, "w", encoding="utf-8")
     resource.setrlimit(resource.RLIMIT_AS, (args.memory_limit, args.memory_limit))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
     _die_with_the_grader()
     _skip_unneeded_imports()
     with channel:
