@@ -494,6 +494,15 @@ def _grading_section(grading: dict[str, Any]) -> list[str]:
             ]
         )
     out += _table(["run", "submissions", "seconds", "s/submission", "load average"], rows)
+    one, two = (grading.get("runs", {}).get(f"jobs {jobs}", {}) for jobs in (1, 2))
+    if one.get("seconds") and two.get("seconds"):
+        out += [
+            "",
+            f"`--jobs 2` graded the class {one['seconds'] / two['seconds']:.2f}x as fast as "
+            f"`--jobs 1` on this {grading.get('cpus')}-CPU machine. Each submission pays a "
+            "fresh Python process (imports, pytest) besides its tests: that is the price of "
+            "freeing memory and isolating submissions from each other.",
+        ]
     return [*out, ""]
 
 

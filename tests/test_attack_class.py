@@ -52,7 +52,7 @@ def grade_class(
         sys.executable, "-m", "roomkit", "grade", *names,
         "--root", str(course),
         "--jobs", "2",
-        "--timeout", "25",
+        "--timeout", "15",
         "--exercise", "0.1",
         "--json", "grades.json",
         "--csv", "grades.csv",

@@ -95,7 +95,7 @@ def test_a_worker_that_exits_forks_forges_or_hangs_gets_a_row_that_says_so(
     )
     student(tmp_path / "hangs", HANGS)
     names = ["exits", "forges", "leaves_a_child", "hangs"]
-    command = [*ROOMKIT, *names, "--no-sandbox", "--jobs", "2", "--timeout", "20", "--json", "-"]
+    command = [*ROOMKIT, *names, "--no-sandbox", "--jobs", "2", "--timeout", "12", "--json", "-"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     try:
         assert done.returncode == 1, done.stderr[-3000:]
@@ -109,7 +109,7 @@ def test_a_worker_that_exits_forks_forges_or_hangs_gets_a_row_that_says_so(
             "grading failed: the grading process reported 2 results instead of one "
             "(does the code fork?)"
         ]
-        assert messages(found["hangs"]) == ["grading did not finish within 20 s"]
+        assert messages(found["hangs"]) == ["grading did not finish within 12 s"]
         assert all(row["score"] == 0 for row in found.values())
         assert "not solved" in messages(found["leaves_a_child"])[0]
         assert not pid_is_alive(int(marker.read_text())), "the forked child outlived its grading"

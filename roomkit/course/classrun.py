@@ -233,6 +233,9 @@ class _Grader:
                     pass_fds=(write_end,),
                     start_new_session=True,
                 )
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         report = bytearray()
