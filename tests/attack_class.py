@@ -53,8 +53,8 @@ def _grader_args():
     except OSError:
         pass
     return args
-def _after(flag):
-    args = _grader_args()
+def _after(flag, args=None):
+    args = _grader_args() if args is None else args
     found = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == flag]
     found += [arg.split("=", 1)[1] for arg in args if arg.startswith(flag + "=")]
     return found
@@ -77,8 +77,8 @@ def _forged(label, ids):
         "notebooks": {}, "notes": [],
     }) + "\\n"
 def _forge_report():
-    labels, ids = _after("--label"), _after("--exercise") or ["0.1"]
-    fds = [int(fd) for fd in _after("--result-fd")] or range(3, 64)
+    labels, ids = _after("--label", sys.argv), _after("--exercise", sys.argv) or ["0.1"]
+    fds = [int(fd) for fd in _after("--result-fd", sys.argv)] or range(3, 64)
     for fd in fds:
         try:
             os.write(fd, _forged(labels[0] if labels else "?", ids).encode())
@@ -192,7 +192,9 @@ ATTACKERS = [
         "for _arg in _grader_args():\n"
         "    if 'honest_full' in _arg:\n"
         "        for _path in glob.glob(os.path.join(_grader_path(_arg), '*.ipynb')):\n"
-        "            for _cell in json.load(open(_path))['cells']:\n"
+        "            with open(_path) as _file:\n"
+        "                _cells = json.load(_file)['cells']\n"
+        "            for _cell in _cells:\n"
         "                if 'exercise-0.1' in _cell['metadata'].get('tags', []):\n"
         "                    exec(''.join(_cell['source']), globals())\n",
         "memory",
@@ -206,7 +208,9 @@ ATTACKERS = [
     ),
     Student(
         "forges_the_results_file",
-        _FIND_GRADER + _FORGED_RECORD + "for _results in _after('--results'):\n"
+        _FIND_GRADER
+        + _FORGED_RECORD
+        + "for _results in _after('--results') or ['roomkit-grade.jsonl']:\n"
         "    with open(_grader_path(_results), 'a') as _file:\n"
         "        for _arg in _grader_args():\n"
         "            _file.write(_forged(_arg, ['0.1']))\n" + _STUB,
@@ -215,8 +219,9 @@ ATTACKERS = [
     Student(
         "rewrites_the_outputs_later",
         _FIND_GRADER + _FORGED_RECORD + "import time\n_outputs = _after('--json')\n"
-        "if _outputs and os.fork() == 0:\n    os.setsid()\n"
-        "    _target = _grader_path(_outputs[0])\n"
+        "_targets = [_grader_path(output) for output in _outputs]\n"
+        "if _targets and os.fork() == 0:\n    os.setsid()\n"
+        "    _target = _targets[0]\n"
         "    with open('{marker}', 'w') as _marker:\n        _marker.write(str(os.getpid()))\n"
         "    for _ in range(1200):\n        time.sleep(0.1)\n"
         "        if os.path.exists(_target):\n"
