@@ -39,6 +39,7 @@ SCENARIOS = (
     "profile",
     "feedback",
     "sealed-grading",
+    "grading",
 )
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "latest.json"
 DEFAULT_DOCS = REPO / "docs" / "benchmarks.md"
@@ -122,6 +123,7 @@ async def _guarded(
 async def run(config: Config, scenarios: list[str], client_kind: str | None) -> dict[str, Any]:
     """Run ``scenarios`` and return the results document."""
     from benchmarks.feedback import feedback
+    from benchmarks.grading import grading
     from benchmarks.profile import profile
     from benchmarks.sealed_grading import sealed_grading
 
@@ -158,6 +160,7 @@ async def run(config: Config, scenarios: list[str], client_kind: str | None) -> 
         "profile": lambda: profile(config, kind),
         "feedback": lambda: feedback(config),
         "sealed-grading": lambda: sealed_grading(config),
+        "grading": lambda: grading(config),
     }
     for name, scenario in plan.items():
         if name in scenarios:
@@ -205,6 +208,8 @@ def _config(args: argparse.Namespace) -> Config:
         config.client_receivers = 10
         config.client_deliveries = 200
         config.profile_seconds = 1.0
+        config.class_size = 6
+        config.sealing_size = 2
         config.timeout = 30.0
     if args.sizes:
         config.sizes = [int(size) for size in args.sizes.split(",")]

@@ -178,7 +178,10 @@ async def feedback(config: Config) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="roomkit-grade-") as scratch:
         report = Path(scratch) / "grade.json"
         status, output, seconds = await _run(
-            [roomkit, "grade", "--quiet", "--json", str(report), str(solutions)],
+            [
+                *(roomkit, "grade", "--quiet", "--json", str(report), str(solutions)),
+                *("--results", str(Path(scratch) / "grade.jsonl")),
+            ],
             min(GRADE_DEADLINE, config.timeout * 10),
         )
         graded = json.loads(report.read_text()) if report.exists() else {}

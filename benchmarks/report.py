@@ -507,6 +507,47 @@ def _feedback_section(feedback: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _grading_section(grading: dict[str, Any]) -> list[str]:
+    out = ["## Grading a class", ""]
+    reason = _unavailable(grading)
+    if reason:
+        return [*out, f"Not available: {reason}.", ""]
+    out.append(
+        f"`roomkit grade` over a generated class of {grading.get('class_size')} submissions "
+        f"(exercise {grading.get('exercise')}, two tests; half solved, half not), one worker "
+        "process per submission, measured "
+        f"{grading.get('generated', 'with the other scenarios')} "
+        f"({'`--quick`: toy sizes' if grading.get('quick') else 'full size'}). The load "
+        "average is the machine's when the run started: other work on it slows every figure."
+    )
+    out.append("")
+    rows = []
+    for name, run in {**grading.get("runs", {}), **grading.get("sealing", {})}.items():
+        if _unavailable(run):
+            rows.append([name, "", "", "", f"not available: {_unavailable(run)}"])
+            continue
+        rows.append(
+            [
+                f"{name} (`{run.get('options')}`)",
+                str(run.get("submissions")),
+                _number(run.get("seconds"), 1),
+                _number(run.get("seconds_per_submission"), 2),
+                str(run.get("load_average_at_start")),
+            ]
+        )
+    out += _table(["run", "submissions", "seconds", "s/submission", "load average"], rows)
+    one, two = (grading.get("runs", {}).get(f"jobs {jobs}", {}) for jobs in (1, 2))
+    if one.get("seconds") and two.get("seconds"):
+        out += [
+            "",
+            f"`--jobs 2` graded the class {one['seconds'] / two['seconds']:.2f}x as fast as "
+            f"`--jobs 1` on this {grading.get('cpus')}-CPU machine. Each submission pays a "
+            "fresh Python process (imports, pytest) besides its tests: that is the price of "
+            "freeing memory and isolating submissions from each other.",
+        ]
+    return [*out, ""]
+
+
 def render(results: dict[str, Any], image: str | None) -> str:
     """The Markdown page for ``results`` (``image``: the plot's file name, if drawn)."""
     machine = results.get("machine", {})
@@ -559,6 +600,7 @@ def render(results: dict[str, Any], image: str | None) -> str:
     out += _client_section(scenarios.get("client-cost", NOT_RUN), str(results.get("client_kind")))
     out += _feedback_section(scenarios.get("feedback", NOT_RUN))
     out += sealed_grading_section(scenarios.get("sealed-grading", NOT_RUN))
+    out += _grading_section(scenarios.get("grading", NOT_RUN))
     return "\n".join(out).rstrip() + "\n"
 
 

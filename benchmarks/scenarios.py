@@ -66,6 +66,8 @@ class Config:
     :param client_receivers: receivers per client kind in the client-cost runs.
     :param client_deliveries: deliveries per client-cost burst.
     :param profile_seconds: how long py-spy samples the server under load.
+    :param class_size: submissions in the generated class that ``roomkit grade`` grades.
+    :param sealing_size: submissions graded sealed and unsealed, for the cost of sealing.
     :param timeout: the longest any single wait may take, in seconds.
     :param log_dir: where server logs go.
     :param server_cpu: the server's core (None: not pinned).
@@ -85,6 +87,8 @@ class Config:
     client_receivers: int = 100
     client_deliveries: int = 30_000
     profile_seconds: float = 3.0
+    class_size: int = 200
+    sealing_size: int = 10
     timeout: float = 60.0
     log_dir: Path = field(default_factory=lambda: Path("/tmp/roomkit-bench-logs"))
     server_cpu: int | None = field(default_factory=lambda: _default_cpus()[0])

@@ -116,7 +116,7 @@ def test_a_class_is_graded_into_readable_messages_json_and_csv(tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert done.stdout.count("total") == len(folders)
-    assert "grading wrong ✗" in done.stderr
+    assert "graded wrong: 0 of 2 exercises passed, 0/2" in done.stderr
     grades = by_submission(json.loads((tmp_path / "grades.json").read_text()))
 
     wrong = grades["wrong"]["1.1"]
@@ -127,7 +127,9 @@ def test_a_class_is_graded_into_readable_messages_json_and_csv(tmp_path: Path) -
         "(the reference does not send it)" in message
         for message in wrong["messages"]
     ), wrong["messages"]
-    assert grades["wrong"]["0.1"]["messages"][0].endswith("has no 00_start_here.ipynb")
+    assert grades["wrong"]["0.1"]["messages"] == [
+        "no notebook in wrong has a cell tagged 'exercise-0.1'"
+    ]
 
     syntax = grades["syntax"]["1.1"]["messages"][0]
     assert "does not compile: SyntaxError" in syntax
@@ -171,7 +173,6 @@ def test_running_out_of_time_is_reported_as_timed_out(tmp_path: Path) -> None:
         "09_demo.ipynb", "--json", "grades.json", "--root", str(course.root), cwd=tmp_path
     )
     assert done.returncode == 1, done.stderr
-    assert "⏱⏱" in done.stderr
     document = json.loads((tmp_path / "grades.json").read_text())
     (echo,) = document["exercises"]
     assert (echo["passed"], echo["tests"], echo["failed"], echo["score"]) == (False, 2, 2, 0)

@@ -7,17 +7,16 @@ so ``roomkit serve`` does not need them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
 from roomkit.course.manifest import Course, find_course_root, load_course
-from roomkit.course.reports import MARKS
-from roomkit.course.results import TestResult
-from roomkit.course.sandbox import SandboxMode
 from roomkit.errors import RoomkitError
 
-__all__ = ["add_course_commands"]
+__all__ = ["RESULTS_FILE", "add_course_commands"]
+
+RESULTS_FILE = "roomkit-grade.jsonl"
 
 
 def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,30 +32,73 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     build.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     build.set_defaults(run=_build)
 
-    grade = commands.add_parser("grade", help="grade notebooks or submission folders")
+    grade = commands.add_parser(
+        "grade",
+        help="grade notebooks or submission folders, one worker process per submission",
+        description="Exit status: 0 when every exercise of every submission passed, 1 when "
+        "some did not, 2 on a usage or course error (including a path with no gradable "
+        "notebook; the others are still graded).",
+    )
     grade.add_argument(
         "paths",
         nargs="*",
         type=Path,
         help="notebook files or folders of notebooks, one per submission (notebooks/)",
     )
-    grade.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    grade.add_argument(
+        "--json", metavar="FILE", help="write the results as JSON ('-': standard output)"
+    )
     grade.add_argument(
         "--csv", type=Path, metavar="FILE", help="write one gradebook row per submission"
     )
     grade.add_argument(
         "--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)"
     )
+    grade.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="grade N submissions at once (the CPU count)",
+    )
+    grade.add_argument(
+        "--results",
+        type=Path,
+        default=Path(RESULTS_FILE),
+        metavar="FILE",
+        help=f"append each submission's result to FILE as it is known ({RESULTS_FILE})",
+    )
+    grade.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the submissions already in the results file (same exercises)",
+    )
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit of one submission (60 s plus 30 s per exercise)",
+    )
+    sealing = grade.add_mutually_exclusive_group()
+    sealing.add_argument(
+        "--require-sandbox",
+        action="store_const",
+        const="require",
+        dest="sandbox",
+        help="refuse to grade unless each submission can be sealed in a sandbox (bubblewrap)",
+    )
+    sealing.add_argument(
+        "--no-sandbox",
+        action="store_const",
+        const="off",
+        dest="sandbox",
+        help="grade without a sandbox: for tests; submitted code can reach the grader's files",
+    )
     grade.add_argument("--quiet", action="store_true", help="print no progress and no tables")
     grade.add_argument(
         "--summary",
         action="store_true",
         help="list every exercise as passed, failed or not started (folders only); exit 0",
-    )
-    grade.add_argument(
-        "--require-sandbox",
-        action="store_true",
-        help="refuse to grade unless each submission can be sealed with bubblewrap",
     )
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
@@ -139,69 +181,27 @@ def _check_course(args: argparse.Namespace) -> int:
     return 0
 
 
-class _ProgressLine:
-    """One line per submission, one mark per test as it completes."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-
-    def start(self, label: str) -> None:
-        self.stream.write(f"grading {label} ")
-        self.stream.flush()
-
-    def __call__(self, result: TestResult) -> None:
-        self.stream.write(MARKS[result.outcome])
-        self.stream.flush()
-
-    def end(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
 def _grade(args: argparse.Namespace) -> int:
-    from roomkit.course.grading import grade
-    from roomkit.course.reports import render_table, write_csv, write_json
-    from roomkit.course.sandbox import resolve
+    if args.summary:
+        return _summary(args)
+    from roomkit.course.grade_command import grade_command
 
-    sandbox: SandboxMode = "require" if args.require_sandbox else "auto"
+    return grade_command(args)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from roomkit.course.progress import progress_of, render_progress
+
     try:
         course = _course(args)
-        chosen = [course.exercise(exercise_id) for exercise_id in args.exercise or []]
-        resolve(sandbox)  # refuse (or warn) before grading anything
     except RoomkitError as error:
         print(f"roomkit grade: {error}", file=sys.stderr)
         return 2
-    paths = args.paths or [course.notebooks_dir]
-    missing = [str(path) for path in paths if not path.exists()]
+    folders: list[Path] = args.paths or [course.notebooks_dir]
+    missing = [str(path) for path in folders if not path.exists()]
     if missing:
         print(f"roomkit grade: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.summary:
-        return _summary(course, paths)
-    progress = None if args.quiet else _ProgressLine(sys.stderr)
-    submissions = []
-    for path in paths:
-        exercises = None
-        if chosen:
-            exercises = chosen if path.is_dir() else [e for e in chosen if e.notebook == path.name]
-        if progress is not None:
-            progress.start(str(path))
-        submission = grade(course, path, exercises=exercises, progress=progress, sandbox=sandbox)
-        if progress is not None:
-            progress.end()
-            print(render_table(submission), end="\n\n", flush=True)
-        submissions.append(submission)
-    if args.json:
-        write_json(submissions, args.json)
-    if args.csv:
-        write_csv(submissions, args.csv)
-    everything = all(result.passed for submission in submissions for result in submission.exercises)
-    return 0 if everything else 1
-
-
-def _summary(course: Course, folders: list[Path]) -> int:
-    from roomkit.course.progress import progress_of, render_progress
-
     files = [str(path) for path in folders if not path.is_dir()]
     if files:
         print(f"roomkit grade --summary: not a folder: {', '.join(files)}", file=sys.stderr)

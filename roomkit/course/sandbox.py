@@ -38,6 +38,7 @@ __all__ = [
     "host_command",
     "resolve",
     "sandbox_uid",
+    "why_unsealed",
 ]
 
 # "auto": bwrap when it works, else a plain child process (with a warning);
@@ -119,6 +120,13 @@ def find_bwrap() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return path if ran.returncode == 0 else None
+
+
+def why_unsealed() -> str | None:
+    """Why this machine cannot seal a submission; None when it can."""
+    if find_bwrap() is None:
+        return "bubblewrap (bwrap) is missing or cannot create namespaces here"
+    return None
 
 
 def resolve(mode: SandboxMode) -> bool:
