@@ -29,6 +29,7 @@ __all__ = [
     "course_problems",
     "empty_implementation",
     "exercise_test_problems",
+    "hint_tie_problems",
     "shape_problems",
     "unreliable_tests",
 ]
@@ -67,11 +68,32 @@ def _exercise_constant(module: ast.Module) -> object:
     return None
 
 
-def _has_tests(module: ast.Module) -> bool:
-    return any(
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+def _test_names(module: ast.Module) -> list[str]:
+    return [
+        node.name
         for node in module.body
-    )
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name.startswith("test_")
+    ]
+
+
+def hint_tie_problems(exercise: Exercise, tests: Sequence[str], where: object) -> list[str]:
+    """Where ``exercise``'s ``hint_for`` and its test functions ``tests`` disagree: a tie
+    to a test that does not exist, or (once an exercise ties any) a test without one."""
+    ties = dict(exercise.hint_for)
+    problems = [
+        f"exercise {exercise.id}: hint_for names {test}, which {where} does not define"
+        for test in ties
+        if test not in tests
+    ]
+    if ties:
+        problems.extend(
+            f"exercise {exercise.id}: {test} has no hint in hint_for (the hint a learner "
+            "sees when it fails)"
+            for test in tests
+            if test not in ties
+        )
+    return problems
 
 
 def exercise_test_problems(course: Course, exercise: Exercise) -> list[str]:
@@ -88,8 +110,10 @@ def exercise_test_problems(course: Course, exercise: Exercise) -> list[str]:
     problems = []
     if _exercise_constant(module) != exercise.id:
         problems.append(f"{where}: must set EXERCISE = {exercise.id!r} at module level")
-    if not _has_tests(module):
+    tests = _test_names(module)
+    if not tests:
         problems.append(f"{where}: has no test functions")
+    problems.extend(hint_tie_problems(exercise, tests, where))
     if PLACEHOLDER in text:
         problems.append(f"{where}: still has {PLACEHOLDER} placeholders from the scaffold")
     return problems

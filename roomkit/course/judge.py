@@ -35,6 +35,7 @@ from roomkit.course.scenario import (
     ObservedServer,
     Scenario,
     Stage,
+    scenario_text,
 )
 from roomkit.processes import RedisProcess, RedisProcessError
 from roomkit.testing import serve_cluster, start_server
@@ -157,7 +158,7 @@ async def _judge(
     if runs["candidate"] in pending:
         raise ExerciseTimeout(
             f"timed out: the scenario did not finish within {timeout:g} s against your server\n"
-            f"Scenario: {'; '.join(expected.steps)}"
+            + scenario_text(expected.steps)
         )
     candidate_error = runs["candidate"].exception()
     if isinstance(candidate_error, ExerciseFailure):  # e.g. a cluster's set-up: already readable

@@ -125,9 +125,10 @@ async def test_rooms_do_not_hear_each_other(
 
 
 async def test_a_name_is_required(impl: Implementation, reference: Implementation) -> None:
-    """connections without a name are refused with 'auth.name is required'"""
+    """no auth, or no name in it: the connection is refused with 'auth.name is required'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/chat", auth={})
         await stage.connect("nameless", "/chat", auth={"token": "x"})
         await stage.connect("numbered", "/chat", auth={"name": 5})
         await stage.connect("alice", "/chat")

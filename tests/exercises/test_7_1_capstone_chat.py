@@ -102,6 +102,25 @@ async def test_members_lists_display_names(impl: Implementation, reference: Impl
     await check_against_reference(impl, reference, install, scenario)
 
 
+async def test_members_lists_each_connection(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """members lists a name once per connection: two connections under one name, twice"""
+
+    async def scenario(stage: Stage) -> None:
+        await chat(stage, "alice", "bob")
+        await stage.connect("alice-phone", CHAT, auth={"name": "alice"})
+        await join(stage, "alice", "general")
+        await join(stage, "alice-phone", "general")
+        await join(stage, "bob", "general")
+        await stage.call("bob", "members", "general")
+        await stage.call("bob", "list rooms")
+        await stage.call("alice-phone", "leave room", "general")
+        await stage.call("bob", "members", "general")
+
+    await check_against_reference(impl, reference, install, scenario)
+
+
 async def test_leaving_is_announced_and_empty_rooms_vanish(
     impl: Implementation, reference: Implementation
 ) -> None:
