@@ -51,6 +51,7 @@ async def test_system_message_reaches_every_chat_user(
         await stage.connect("ops", "/admin", auth={"name": "ops", "token": TOKEN})
         await stage.call("root", "system message", "maintenance at 17:00")
         await stage.call("ops", "system message", "back at 17:05")
+        await stage.call("root", "system message", "x" * 500)  # the longest allowed
 
     await check_against_reference(impl, reference, install, scenario)
 
