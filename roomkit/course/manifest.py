@@ -49,7 +49,7 @@ __all__ = [
 
 MANIFEST = Path("solutions") / "exercises.toml"
 
-_ID = re.compile(r"^(\d+)\.(\d+)$")
+_ID = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")  # "3.5", never "3.05" or "03.5"
 _NOTEBOOK = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 _TESTS = re.compile(r"^test_[a-z0-9_]+\.py$")
 _REQUIRED = {"id", "title", "notebook", "defines", "hints", "tests"}
@@ -237,7 +237,7 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
     id_match = _ID.match(exercise_id) if isinstance(exercise_id, str) else None
     notebook_match = _NOTEBOOK.match(notebook) if isinstance(notebook, str) else None
     if id_match is None:
-        problems.append(f"{where}: id must look like '1.2', not {exercise_id!r}")
+        problems.append(f"{where}: id must look like '1.2' (no leading zeros), not {exercise_id!r}")
     if not isinstance(title, str) or not title.strip():
         problems.append(f"{where}: title must be a non-empty string")
     if notebook_match is None:
