@@ -156,6 +156,17 @@ GROUPS = [
     ],
     [
         Wrong(
+            "5.2",
+            "        remove(sid, room)\n"
+            '        await sio.leave_room(sid, room, namespace="/chat")\n'
+            "        await announce(room)",
+            "        before = present(room)\n        remove(sid, room)\n"
+            '        await sio.leave_room(sid, room, namespace="/chat")\n'
+            "        if present(room) != before:\n            await announce(room)",
+            "presence is sent after every join and leave, even when the names did not change: "
+            "alice should have received 'presence'",
+        ),
+        Wrong(
             "7.1",
             "if not is_text(name, MAX_NAME):",
             "if not is_text(name, MAX_NAME - 1):",

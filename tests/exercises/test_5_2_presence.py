@@ -110,6 +110,21 @@ async def test_two_connections_one_name(impl: Implementation, reference: Impleme
     await check_against_reference(impl, reference, install, scenario)
 
 
+async def test_an_unchanged_list_is_still_sent(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """presence is sent after every join and leave, even when the names did not change"""
+
+    async def scenario(stage: Stage) -> None:
+        await join(stage, "alice", "tech")
+        await join(stage, "bob", "tech")
+        await join(stage, "alice-phone", "tech", name="alice")
+        await stage.call("alice-phone", "leave room", "tech")
+        await stage.call("bob", "members", "tech")
+
+    await check_against_reference(impl, reference, install, scenario)
+
+
 async def test_rooms_do_not_hear_each_other(
     impl: Implementation, reference: Implementation
 ) -> None:
