@@ -129,8 +129,10 @@ def _named(value: Any, sids: Mapping[str, str]) -> Any:
         return f"<{sids[value]} id>" if value in sids else value
     if isinstance(value, Mapping):
         return {_named(key, sids): _named(item, sids) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_named(item, sids) for item in value)
+    if isinstance(value, list):
+        return [_named(item, sids) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_named(item, sids) for item in value)
     return value
 
 
