@@ -26,7 +26,7 @@ def install(implementation: Implementation, sio: socketio.AsyncServer) -> None:
 
 
 async def test_admin_needs_the_token(impl: Implementation, reference: Implementation) -> None:
-    """/admin refuses connections without the right token, with 'Unauthorized'"""
+    """/admin refuses no auth, a wrong token or one that is not a string, with 'Unauthorized'"""
 
     async def scenario(stage: Stage) -> None:
         await stage.connect("nobody", "/admin", auth={})
