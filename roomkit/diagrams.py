@@ -48,7 +48,12 @@ def _label(text: str) -> str:
     return '"' + text.replace('"', "#quot;") + '"'
 
 
-def topology(sio: socketio.AsyncServer, names: Mapping[str, str] | None = None) -> Mermaid:
+def topology(
+    sio: socketio.AsyncServer,
+    names: Mapping[str, str] | None = None,
+    *,
+    title: str = "Socket.IO server",
+) -> Mermaid:
     """Namespaces -> rooms -> members of ``sio``, as a flowchart.
 
     Each connection's own sid-room is left out (every socket is alone in a room
@@ -58,9 +63,11 @@ def topology(sio: socketio.AsyncServer, names: Mapping[str, str] | None = None) 
     :param sio: the server to draw.
     :param names: labels for sids (e.g. ``{client.sid: client.name}``). Default:
         the first 6 characters of each sid.
+    :param title: the server's box, e.g. ``"server A"`` when several are drawn.
+        Default ``"Socket.IO server"``.
     """
     names = dict(names or {})
-    lines = ["flowchart TD", '    server["Socket.IO server"]']
+    lines = ["flowchart TD", f"    server[{_label(title)}]"]
     rooms_by_namespace: dict[str, dict[Any, Any]] = sio.manager.rooms
     for namespace in sorted(rooms_by_namespace):
         ns_id = _node_id("ns", namespace)

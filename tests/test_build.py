@@ -210,8 +210,10 @@ def test_new_exercise_adds_a_manifest_entry_in_order_and_a_test_skeleton(tmp_pat
     assert 'EXERCISE = "9.0"' in skeleton
     compile(skeleton, added.tests, "exec")
     problems = course_problems(reloaded)
-    # The scaffold leaves two things to do, and the integrity checks say so.
-    assert any("no cell tagged 'exercise-9.0'" in line for line in problems), problems
+    # The scaffold leaves the spec, the solution and the tests to write, and the
+    # integrity checks say so; the cells themselves are there.
+    assert not any("exercise-9.0" in line for line in problems), problems
+    assert any("replace the TODO(author) the scaffold left" in line for line in problems)
     assert any("TODO placeholders" in line for line in problems), problems
     with pytest.raises(ScaffoldError, match="already"):
         new_exercise(

@@ -27,6 +27,9 @@ async def test_topology_shows_namespaces_rooms_and_members(
     assert not any('("carol")' in line for line in general)
     assert f'"room {alice.sid}"' not in source  # sid rooms are not drawn
     assert '["room user:alice"]' in source  # personal rooms are
+    assert 'server["Socket.IO server"]' in source
+    titled = str(topology(server.sio, names, title="server A"))
+    assert 'server["server A"]' in titled  # two servers drawn side by side are told apart
 
 
 async def test_delivery_shows_who_received_what(client: Connect) -> None:

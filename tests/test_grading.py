@@ -180,6 +180,7 @@ def test_running_out_of_time_is_reported_as_timed_out(tmp_path: Path) -> None:
         "a test that overruns its time limit: timed out: the test did not finish within 0.5 s",
         "the scenario overruns against a slow server: timed out: the scenario did not finish "
         "within 0.3 s against your server (is a handler blocking the event loop: time.sleep, "
-        "a loop that never awaits?)\nScenario: ann connects to /; ann emits 'echo' 'hi' "
+        "a loop that never awaits?)\nScenario (a client connects with auth "
+        "{'name': <its name>} unless shown): ann connects to /; ann emits 'echo' 'hi' "
         "(with ack)",
     ]

@@ -150,6 +150,9 @@ def notebook_problems(notebook: Any, name: str, exercises: tuple[Exercise, ...])
     problems: list[str] = []
     known = {exercise.id: exercise for exercise in exercises}
     defined: dict[str, set[str]] = {exercise.id: set() for exercise in exercises}
+    # Exercises with a cell already reported: what it defines is unknown, so saying
+    # that it defines nothing would be a second, wrong, error.
+    reported: set[str] = set()
     for index, cell in enumerate(notebook.cells):
         where = f"{name} cell {index + 1}"
         tags = cell_tags(cell)
@@ -165,6 +168,8 @@ def notebook_problems(notebook: Any, name: str, exercises: tuple[Exercise, ...])
                 f"{where}: an exercise cell needs both tags, '{EXERCISE_TAG}' and "
                 f"'{EXERCISE_TAG}-<id>'"
             )
+            if exercise_id is not None:
+                reported.add(exercise_id)
             continue
         if sum(tag.startswith(EXERCISE_TAG + "-") for tag in tags) > 1:
             problems.append(f"{where}: more than one '{EXERCISE_TAG}-<id>' tag")
@@ -187,10 +192,14 @@ def notebook_problems(notebook: Any, name: str, exercises: tuple[Exercise, ...])
         except AuthoringError as error:
             problems.append(f"{where}: {error}")
         module = _parses(source, f"{where} (exercise {exercise_id})", problems)
-        if module is not None:
+        if module is None:
+            reported.add(exercise_id)
+        else:
             defined[exercise_id] |= _top_level_names(module)
     for exercise_id, names in defined.items():
         exercise = known[exercise_id]
+        if exercise_id in reported:
+            continue
         if not any(cell_exercise_id(cell) == exercise_id for cell in notebook.cells):
             problems.append(f"{name}: no cell tagged '{exercise.tag}' (exercise {exercise_id})")
             continue

@@ -30,7 +30,7 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "CHECK_TIMEOUT",
     "LOCK_WAIT",
     "CheckReport",
+    "PendingCheck",
     "check",
     "pytest_lock",
     "warm_up",
@@ -100,19 +101,41 @@ def _caller_namespace(depth: int) -> Mapping[str, Any]:
     return sys._getframe(depth + 1).f_globals
 
 
-def check(
-    exercise_id: str, namespace: Mapping[str, Any] | None = None
-) -> Coroutine[Any, Any, CheckReport]:
+class PendingCheck:
+    """What :func:`check` returns: awaiting it runs the check.
+
+    Shown without ``await`` (``check("0.1")`` alone in a cell), it says how to run it,
+    where a coroutine would show only its repr; it runs nothing until awaited.
+
+    :param exercise_id: the exercise to check.
+    :param namespace: where to find the names the exercise defines.
+    """
+
+    def __init__(self, exercise_id: str, namespace: Mapping[str, Any]) -> None:
+        self.exercise_id = exercise_id
+        self.namespace = namespace
+
+    def __await__(self) -> Generator[Any, None, CheckReport]:
+        return _check(self.exercise_id, self.namespace).__await__()
+
+    def __repr__(self) -> str:
+        return (
+            f'check("{self.exercise_id}") has not run: write '
+            f'await check("{self.exercise_id}"), with await, to run it'
+        )
+
+
+def check(exercise_id: str, namespace: Mapping[str, Any] | None = None) -> PendingCheck:
     """Test exercise ``exercise_id`` against the live definitions; await the result.
 
     :param exercise_id: e.g. ``"1.1"``.
     :param namespace: where to find the names the exercise defines. Default:
         looked up now, in the IPython user namespace or the caller's globals.
-    :returns: a coroutine; awaiting it prints the report and returns a :class:`CheckReport`.
+    :returns: an awaitable; awaiting it prints the report and returns a :class:`CheckReport`.
     """
     if namespace is None:
         namespace = _caller_namespace(1)
-    return _check(exercise_id, namespace)
+    return PendingCheck(exercise_id, namespace)
 
 
 def _run_locked(
@@ -181,8 +204,15 @@ def warm_up() -> None:
     threading.Thread(target=_warm, args=(exercise,), name="roomkit-warm-up", daemon=True).start()
 
 
-async def _check(exercise_id: str, namespace: Mapping[str, Any]) -> CheckReport:
+async def _check(exercise_id: object, namespace: Mapping[str, Any]) -> CheckReport:
     started = time.perf_counter()
+    if not isinstance(exercise_id, str):  # check(2.1): a float would lose "2.10"'s zero
+        return _report(
+            CheckReport(
+                str(exercise_id),
+                f'check: write the exercise id as a string in quotes: await check("{exercise_id}")',
+            )
+        )
     try:
         exercise = load_course().exercise(exercise_id)
     except RoomkitError as error:

@@ -1,4 +1,5 @@
-"""The course's commands: ``roomkit build``, ``grade``, ``check-course`` and ``new-exercise``.
+"""The course's commands: ``roomkit build``, ``grade``, ``check-course``, ``new-exercise``
+and ``new-notebook``.
 
 The modules behind them (nbformat, pytest) are imported when a command runs,
 so ``roomkit serve`` does not need them.
@@ -20,8 +21,8 @@ RESULTS_FILE = "roomkit-grade.jsonl"
 
 
 def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``build``, ``grade``, ``check-course`` and ``new-exercise`` to the ``roomkit``
-    command's subcommands."""
+    """Add ``build``, ``grade``, ``check-course``, ``new-exercise`` and ``new-notebook`` to
+    the ``roomkit`` command's subcommands."""
     build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
     build.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when notebooks/ is stale"
@@ -123,8 +124,21 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     new.add_argument(
         "--hint", action="append", required=True, help="a hint (repeat for more, in order)"
     )
+    new.add_argument(
+        "--points", type=float, default=1.0, help="what the exercise is worth (default 1)"
+    )
     new.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     new.set_defaults(run=_new_exercise)
+
+    notebook = commands.add_parser(
+        "new-notebook", help="add a solution notebook in the course's shape"
+    )
+    notebook.add_argument("name", help="its file name, e.g. 08_history.ipynb")
+    notebook.add_argument("--title", required=True, help="its title, e.g. 'Message history'")
+    notebook.add_argument(
+        "--root", type=Path, default=None, help="the course folder (found from .)"
+    )
+    notebook.set_defaults(run=_new_notebook)
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -212,7 +226,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _new_exercise(args: argparse.Namespace) -> int:
-    from roomkit.course.scaffold import exercise_cell, new_exercise
+    from roomkit.course.scaffold import new_exercise
+    from roomkit.course.templates import PLACEHOLDER
 
     try:
         course = _course(args)
@@ -223,6 +238,7 @@ def _new_exercise(args: argparse.Namespace) -> int:
             notebook=args.notebook,
             defines=args.defines,
             hints=args.hint,
+            points=args.points,
         )
     except RoomkitError as error:
         print(f"roomkit new-exercise: {error}", file=sys.stderr)
@@ -231,9 +247,40 @@ def _new_exercise(args: argparse.Namespace) -> int:
     print(f"added exercise {exercise.id} to {course.manifest_path.relative_to(course.root)}")
     print(f"wrote {test_path} (replace its TODOs)")
     print(
-        f"\nNext: in solutions/{exercise.notebook}, add a code cell tagged "
-        f"'exercise' and '{exercise.tag}', for example:\n\n{exercise_cell(exercise)}\n"
-        "then write the tests, run `roomkit build`, and "
-        "`roomkit check-course` (docs/instructors.md)."
+        f"added to solutions/{exercise.notebook}, before its recap: the exercise's prose, its "
+        f"cell (tags 'exercise' and '{exercise.tag}', with the solution region), a try-it "
+        f'cell with prose before it, and `await check("{exercise.id}")` with prose before it'
+        f"\n\nNext:\n"
+        f"  1. in solutions/{exercise.notebook}, replace every {PLACEHOLDER}: the spec, the "
+        "solution between the markers, what the try-it cell shows;\n"
+        f"  2. in {test_path}, write the scenarios and replace every TODO; tie each test "
+        "function to its hint in exercises.toml ([exercises.hint_for]);\n"
+        "  3. run `roomkit build`, then `roomkit check-course`, which checks each of these "
+        "cells, the ties and the placeholders, and that every test fails on the stub "
+        "(docs/instructors.md)."
+    )
+    return 0
+
+
+def _new_notebook(args: argparse.Namespace) -> int:
+    from roomkit.course.scaffold import new_notebook
+    from roomkit.course.templates import PLACEHOLDER
+
+    try:
+        course = _course(args)
+        path = new_notebook(course, args.name, title=args.title)
+    except RoomkitError as error:
+        print(f"roomkit new-notebook: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {path.relative_to(course.root)}: title and learning goals, the setup cell, "
+        "recap, questions from the source, what comes next\n\nNext:\n"
+        f"  1. replace every {PLACEHOLDER} in it;\n"
+        f"  2. add a row for `{path.stem}` to the notebook table in README.md;\n"
+        "  3. link it from the previous notebook's '## What comes next' "
+        f"([{path.name[:2]} · {args.title.strip()}]({path.name}));\n"
+        f"  4. add exercises with `roomkit new-exercise {int(path.name[:2])}.1 --notebook "
+        f'{path.name} --title "..." --defines ... --hint "..."`;\n'
+        "  5. run `roomkit build`, then `roomkit check-course`, which checks all of these."
     )
     return 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from roomkit.course.failures import ExerciseFailure
-from roomkit.course.scenario import CALL_TIMEOUT, NO_ANSWER, HandlerError
+from roomkit.course.scenario import CALL_TIMEOUT, NO_ANSWER, HandlerError, scenario_text
 
 __all__ = ["ANY_ERROR_TEXT", "MAX_DIFFERENCES", "Observed", "compare", "normalize"]
 
@@ -109,11 +109,24 @@ def _received_differences(name: str, expected: list[Any], actual: list[Any]) -> 
                 f"{name} should have received {_event(item)} (the reference sends it); "
                 "your server did not send it"
             )
-    lines.extend(
-        f"{name} should not have received {_event(item)} (the reference does not send it)"
-        for item in extra
-    )
+    repeated: list[Any] = []
+    for item in extra:
+        if item in expected:  # sent more often than the reference sends it
+            if item not in repeated:
+                repeated.append(item)
+                lines.append(
+                    f"{name} received {_event(item)} {_times(actual.count(item))}; "
+                    f"the reference sends it {_times(expected.count(item))}"
+                )
+        else:
+            lines.append(
+                f"{name} should not have received {_event(item)} (the reference does not send it)"
+            )
     return lines
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def _answer_differences(
@@ -182,7 +195,7 @@ def compare(expected: Observed, actual: Observed) -> None:
     hidden = len(lines) - MAX_DIFFERENCES
     if hidden > 0:
         shown.append(f"(and {hidden} more difference{'s' if hidden > 1 else ''})")
-    message = [*shown, f"Scenario: {'; '.join(expected.steps)}"]
+    message = [*shown, scenario_text(expected.steps)]
     errors = list(dict.fromkeys(error.describe() for error in actual.errors))
     message.extend(f"Your server, {error}" for error in errors[:2])
     raise ExerciseFailure("\n".join(message))

@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from roomkit.course.authoring import AuthoringError, build, notebook_problems, solution_notebooks
 from roomkit.course.manifest import MANIFEST, Course, Exercise
-from roomkit.course.notebooks import cell_source, read_notebook
+from roomkit.course.notebooks import cell_exercise_id, cell_source, read_notebook
+from roomkit.course.templates import PLACEHOLDER as SCAFFOLD_PLACEHOLDER
 
 __all__ = [
     "course_problems",
     "empty_implementation",
+    "exercise_cell_problems",
     "exercise_test_problems",
+    "hint_tie_problems",
+    "order_problems",
     "shape_problems",
     "unreliable_tests",
 ]
@@ -54,6 +60,73 @@ def shape_problems(notebook: Any, name: str) -> list[str]:
     return problems
 
 
+def exercise_cell_problems(notebook: Any, name: str, exercises: Sequence[Exercise]) -> list[str]:
+    """Where an exercise of solution notebook ``name`` lacks a cell docs/instructors.md asks
+    for: after its exercise cells, a try-it cell that uses what it defines, then a cell
+    with ``await check("<id>")``; and every placeholder the scaffolds left
+    (:data:`roomkit.course.templates.PLACEHOLDER`)."""
+    cells = notebook.cells
+    problems = [
+        f"{name} cell {number}: replace the {SCAFFOLD_PLACEHOLDER} the scaffold left"
+        for number, cell in enumerate(cells, start=1)
+        if SCAFFOLD_PLACEHOLDER in cell_source(cell)
+    ]
+    for exercise in exercises:
+        own = [index for index, cell in enumerate(cells) if cell_exercise_id(cell) == exercise.id]
+        if not own:
+            continue  # notebook_problems says so
+        after = [cell for cell in cells[own[-1] + 1 :] if cell.cell_type == "code"]
+        checks = [
+            index
+            for index, cell in enumerate(after)
+            if f'check("{exercise.id}")' in cell_source(cell)
+        ]
+        try_it = [
+            cell
+            for cell in after[: checks[0] if checks else len(after)]
+            if any(re.search(rf"\b{defined}\b", cell_source(cell)) for defined in exercise.defines)
+        ]
+        if not try_it:
+            problems.append(
+                f"{name}: exercise {exercise.id} has no try-it cell (a code cell after its "
+                f"exercise cell that uses {' or '.join(exercise.defines)})"
+            )
+        if not checks:
+            problems.append(
+                f'{name}: exercise {exercise.id} has no cell with await check("{exercise.id}") '
+                "after its exercise cell"
+            )
+    return problems
+
+
+def _what_comes_next(notebook: Any) -> str:
+    markdown = "\n".join(
+        cell_source(cell) for cell in notebook.cells if cell.cell_type == "markdown"
+    )
+    return markdown.partition(CLOSING_SECTIONS[-1])[2]
+
+
+def order_problems(course: Course, notebooks: dict[str, Any]) -> list[str]:
+    """Where the notebooks ``notebooks`` (file name -> notebook) are not linked in course
+    order: each one's ``## What comes next`` must link the next notebook, and README.md
+    (when the course has one) must list every notebook in its table."""
+    names = sorted(notebooks)
+    problems = [
+        f"{before}: its '{CLOSING_SECTIONS[-1]}' must link the next notebook, ({after})"
+        for before, after in itertools.pairwise(names)
+        if f"]({after})" not in _what_comes_next(notebooks[before])
+    ]
+    readme = course.root / "README.md"
+    if readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        problems.extend(
+            f"README.md: the notebook table has no row for `{Path(name).stem}`"
+            for name in names
+            if f"| `{Path(name).stem}` |" not in text
+        )
+    return problems
+
+
 def _exercise_constant(module: ast.Module) -> object:
     for node in module.body:
         if (
@@ -67,11 +140,32 @@ def _exercise_constant(module: ast.Module) -> object:
     return None
 
 
-def _has_tests(module: ast.Module) -> bool:
-    return any(
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+def _test_names(module: ast.Module) -> list[str]:
+    return [
+        node.name
         for node in module.body
-    )
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.name.startswith("test_")
+    ]
+
+
+def hint_tie_problems(exercise: Exercise, tests: Sequence[str], where: object) -> list[str]:
+    """Where ``exercise``'s ``hint_for`` and its test functions ``tests`` disagree: a tie
+    to a test that does not exist, or (once an exercise ties any) a test without one."""
+    ties = dict(exercise.hint_for)
+    problems = [
+        f"exercise {exercise.id}: hint_for names {test}, which {where} does not define"
+        for test in ties
+        if test not in tests
+    ]
+    if ties:
+        problems.extend(
+            f"exercise {exercise.id}: {test} has no hint in hint_for (the hint a learner "
+            "sees when it fails)"
+            for test in tests
+            if test not in ties
+        )
+    return problems
 
 
 def exercise_test_problems(course: Course, exercise: Exercise) -> list[str]:
@@ -88,8 +182,10 @@ def exercise_test_problems(course: Course, exercise: Exercise) -> list[str]:
     problems = []
     if _exercise_constant(module) != exercise.id:
         problems.append(f"{where}: must set EXERCISE = {exercise.id!r} at module level")
-    if not _has_tests(module):
+    tests = _test_names(module)
+    if not tests:
         problems.append(f"{where}: has no test functions")
+    problems.extend(hint_tie_problems(exercise, tests, where))
     if PLACEHOLDER in text:
         problems.append(f"{where}: still has {PLACEHOLDER} placeholders from the scaffold")
     return problems
@@ -103,10 +199,12 @@ def course_problems(course: Course) -> list[str]:
     for listed in sorted({exercise.notebook for exercise in course.exercises}):
         if listed not in solutions:
             problems.append(f"{MANIFEST} names {listed}, which is not in solutions/")
-    for name, path in solutions.items():
-        notebook = read_notebook(path)
+    notebooks = {name: read_notebook(path) for name, path in solutions.items()}
+    for name, notebook in notebooks.items():
         problems.extend(notebook_problems(notebook, name, course.in_notebook(name)))
         problems.extend(shape_problems(notebook, name))
+        problems.extend(exercise_cell_problems(notebook, name, course.in_notebook(name)))
+    problems.extend(order_problems(course, notebooks))
     allowed = {*solutions, MANIFEST.name}
     for path in sorted(course.solutions_dir.iterdir()):
         if path.name not in allowed and not path.name.startswith("."):

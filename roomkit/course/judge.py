@@ -36,6 +36,7 @@ from roomkit.course.scenario import (
     ObservedServer,
     Scenario,
     Stage,
+    scenario_text,
 )
 from roomkit.processes import RedisProcess, RedisProcessError
 from roomkit.testing import serve_cluster, start_server
@@ -206,7 +207,7 @@ async def _judge(
         raise ExerciseTimeout(
             f"timed out: the scenario did not finish within {timeout:g} s against your server "
             "(is a handler blocking the event loop: time.sleep, a loop that never awaits?)\n"
-            f"Scenario: {'; '.join(expected.steps)}"
+            + scenario_text(expected.steps)
         )
     candidate_error = runs["candidate"].exception()
     if isinstance(candidate_error, ExerciseFailure):  # e.g. a cluster's set-up: already readable

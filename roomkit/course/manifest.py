@@ -7,9 +7,13 @@ Each ``[[exercises]]`` table describes one exercise::
     title = "/chat and /admin on one server"
     notebook = "01_namespaces.ipynb"    # in solutions/ (and, generated, notebooks/)
     defines = ["register_namespaces"]   # the names the learner's exercise cell defines
-    hints = ["...", "..."]              # shown one more at each failed check
+    hints = ["...", "..."]              # the hints, numbered from 1
     tests = "test_1_1_chat_and_admin.py"  # in tests/exercises/
     points = 1                          # optional, default 1
+    hint_for = { test_admin_needs_the_token = 2 }  # optional: test function -> its hint
+
+A failed check shows the hints tied to the failing tests (``hint_for``), one
+more at each failed check; an exercise without ties reveals its hints in order.
 
 The order of the tables is the course order. :func:`load_course` checks the
 file's own consistency; :mod:`roomkit.course.integrity` checks it against the
@@ -21,6 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,11 +49,11 @@ __all__ = [
 
 MANIFEST = Path("solutions") / "exercises.toml"
 
-_ID = re.compile(r"^(\d+)\.(\d+)$")
+_ID = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")  # "3.5", never "3.05" or "03.5"
 _NOTEBOOK = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 _TESTS = re.compile(r"^test_[a-z0-9_]+\.py$")
 _REQUIRED = {"id", "title", "notebook", "defines", "hints", "tests"}
-_OPTIONAL = {"points"}
+_OPTIONAL = {"points", "hint_for"}
 
 
 class ManifestError(RoomkitError):
@@ -73,6 +78,8 @@ class Exercise:
     :param hints: hints, in the order they are revealed.
     :param tests: the test module's file name in ``tests/exercises/``.
     :param points: what the exercise is worth in a grade. Default 1.
+    :param hint_for: ``(test function name, hint number)`` pairs: the hint (numbered
+        from 1) that helps with a failure of that test. Default: none.
     """
 
     id: str
@@ -82,6 +89,14 @@ class Exercise:
     hints: tuple[str, ...]
     tests: str
     points: float = 1.0
+    hint_for: tuple[tuple[str, int], ...] = ()
+
+    def hints_for(self, tests: Sequence[str]) -> list[str]:
+        """The hints tied to ``tests`` (test function names), in the order of the
+        tests, each once; tests without a tie add nothing."""
+        ties = dict(self.hint_for)
+        numbers = dict.fromkeys(ties[test] for test in tests if test in ties)
+        return [self.hints[number - 1] for number in numbers]
 
     @property
     def tag(self) -> str:
@@ -222,7 +237,7 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
     id_match = _ID.match(exercise_id) if isinstance(exercise_id, str) else None
     notebook_match = _NOTEBOOK.match(notebook) if isinstance(notebook, str) else None
     if id_match is None:
-        problems.append(f"{where}: id must look like '1.2', not {exercise_id!r}")
+        problems.append(f"{where}: id must look like '1.2' (no leading zeros), not {exercise_id!r}")
     if not isinstance(title, str) or not title.strip():
         problems.append(f"{where}: title must be a non-empty string")
     if notebook_match is None:
@@ -239,6 +254,19 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
         problems.append(f"{where}: tests must be a file name like 'test_1_2_topic.py'")
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
         problems.append(f"{where}: points must be a positive number")
+    hint_for = table.get("hint_for", {})
+    if not isinstance(hint_for, dict) or not all(
+        isinstance(test, str)
+        and test.startswith("test_")
+        and isinstance(number, int)
+        and not isinstance(number, bool)
+        and 1 <= number <= (len(hints) if isinstance(hints, list) else 0)
+        for test, number in hint_for.items()
+    ):
+        problems.append(
+            f"{where}: hint_for must map test function names to hint numbers (1 to the "
+            "number of hints), e.g. hint_for = { test_admin_needs_the_token = 2 }"
+        )
     if len(problems) > found:
         return None
     return Exercise(
@@ -249,6 +277,7 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
         hints=tuple(hints),
         tests=tests,
         points=float(points),
+        hint_for=tuple(sorted(hint_for.items())),
     )
 
 

@@ -9,9 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from roomkit.course.results import ExerciseResult, Outcome, SubmissionResult
+from roomkit.course.results import ExerciseResult, Outcome, SubmissionResult, TestResult
 
-__all__ = ["MARKS", "render_check", "render_table", "to_json", "write_csv", "write_json"]
+__all__ = [
+    "MARKS",
+    "chosen_hints",
+    "decisive_lines",
+    "first_hint",
+    "render_check",
+    "render_table",
+    "to_json",
+    "write_csv",
+    "write_json",
+]
 
 MARKS = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.TIMED_OUT: "⏱"}
 
@@ -29,11 +39,12 @@ def _number(value: float) -> str:
 
 def render_check(result: ExerciseResult, seconds: float, *, hints: int = 0) -> str:
     """What ``await check`` prints for ``result``: a mark per test, the first message
-    of each distinct failure, then a cheer or the count and the first ``hints`` hints.
+    of each distinct failure, then a cheer or the count and ``hints`` hints (see
+    :func:`chosen_hints`).
 
     :param result: the exercise's result.
     :param seconds: how long the check took.
-    :param hints: how many of the exercise's hints to show when it failed. Default 0.
+    :param hints: how many hints to show when it failed. Default 0.
     """
     exercise = result.exercise
     lines = [f"Exercise {exercise.id} · {exercise.title}"]
@@ -52,9 +63,32 @@ def render_check(result: ExerciseResult, seconds: float, *, hints: int = 0) -> s
     lines.append(
         f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
     )
-    for number, hint in enumerate(exercise.hints[:hints], start=1):
-        lines.append(f"Hint {number} of {len(exercise.hints)}: {hint}")
+    for hint in chosen_hints(result, hints):
+        lines.append(f"Hint {exercise.hints.index(hint) + 1} of {len(exercise.hints)}: {hint}")
     return "\n".join(lines)
+
+
+def _test_function(test: TestResult) -> str:
+    """``test_x`` from the node id ``tests/exercises/test_1_1_y.py::test_x[...]``."""
+    return test.test_id.rpartition("::")[2].partition("[")[0]
+
+
+def chosen_hints(result: ExerciseResult, count: int) -> list[str]:
+    """At most ``count`` hints for a failed ``result``: those the manifest ties to its
+    failing tests (``hint_for``), in the order the tests failed; for an exercise
+    whose failing tests have no tie, its first ``count`` hints.
+
+    :param result: the exercise's result.
+    :param count: how many hints to show (``check`` shows one more at each failure).
+    """
+    failing = [_test_function(test) for test in result.results if not test.passed]
+    tied = result.exercise.hints_for(failing)
+    return (tied or list(result.exercise.hints))[: max(count, 0)]
+
+
+def first_hint(result: ExerciseResult) -> str:
+    """The one hint the grade table shows under a failed exercise."""
+    return (chosen_hints(result, 1) or list(result.exercise.hints))[0]
 
 
 def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:
@@ -95,11 +129,27 @@ def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:
     for result, row in zip(submission.exercises, rows[1:-1], strict=True):
         out.append(line(row))
         if messages and not result.passed:
-            first = result.messages[0].splitlines()[0] if result.messages else "no tests ran"
-            out.append(f"{'':{widths[0]}}  ✗ {first}")
-            out.append(f"{'':{widths[0]}}  hint: {result.exercise.hints[0]}")
+            shown = decisive_lines(result.messages[0]) if result.messages else ["no tests ran"]
+            out.append(f"{'':{widths[0]}}  ✗ {shown[0]}")
+            out.extend(f"{'':{widths[0]}}    {line.strip()}" for line in shown[1:])
+            out.append(f"{'':{widths[0]}}  hint: {first_hint(result)}")
     out.append(line(rows[-1]))
     return "\n".join(out)
+
+
+def decisive_lines(message: str) -> list[str]:
+    """The lines of a failure ``message`` a table shows: its first line and, when the
+    learner's code raised, the exception and where (``Your server, ... raised ...``
+    and the cell and line under it), which often say more than the first line."""
+    lines = message.splitlines()
+    shown = lines[:1]
+    for number, line in enumerate(lines[1:], start=1):
+        if line.startswith("Your server, "):
+            shown.append(line)
+            if number + 1 < len(lines) and lines[number + 1].startswith(" "):
+                shown.append(lines[number + 1])
+            break
+    return shown
 
 
 def to_json(submissions: Sequence[SubmissionResult]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ __all__ = [
     "ObservedServer",
     "Scenario",
     "Stage",
+    "scenario_text",
 ]
 
 CALL_TIMEOUT = 1.0
@@ -105,8 +106,21 @@ class _NoAnswer:
 NO_ANSWER: Any = _NoAnswer()
 
 
-def _shown(args: Any) -> str:
-    return "" if args == [] else " " + " ".join(repr(arg) for arg in args)
+def _named(value: Any, sids: Mapping[str, str]) -> Any:
+    """``value`` with each known sid replaced by ``<name id>``: sids differ from run to run."""
+    if isinstance(value, str):
+        return f"<{sids[value]} id>" if value in sids else value
+    if isinstance(value, Mapping):
+        return {_named(key, sids): _named(item, sids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_named(item, sids) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_named(item, sids) for item in value)
+    return value
+
+
+def _shown(args: list[Any], sids: Mapping[str, str]) -> str:
+    return "" if args == [] else " " + " ".join(repr(_named(arg, sids)) for arg in args)
 
 
 def _shown_auth(auth: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,6 +132,13 @@ def _shown_auth(auth: Mapping[str, Any]) -> dict[str, Any]:
         else value
         for key, value in auth.items()
     }
+
+
+def scenario_text(steps: Sequence[str]) -> str:
+    """The steps of a scenario as a failure message shows them, with the default auth."""
+    return "Scenario (a client connects with auth {'name': <its name>} unless shown): " + "; ".join(
+        steps
+    )
 
 
 class Stage:
@@ -156,10 +177,14 @@ class Stage:
         if name in self.namespaces:
             raise ValueError(f"client {name!r} is already in this scenario")
         where = f" on server {SERVER_NAMES[server]}" if len(self.urls) > 1 else ""
-        self.steps.append(
-            f"{name} connects to {namespace}{where}"
-            + (f" with auth {_shown_auth(auth)!r}" if auth else "")
-        )
+        if auth is None:
+            shown = ""  # the default, which scenario_text states once
+        elif not auth:
+            # python-socketio sends an empty auth as none: the connect handler gets None.
+            shown = " with no auth (the connect handler gets auth=None)"
+        else:
+            shown = f" with auth {_shown_auth(auth)!r}"
+        self.steps.append(f"{name} connects to {namespace}{where}{shown}")
         self.namespaces[name] = namespace
         self.answers[name] = []
         try:
@@ -186,7 +211,8 @@ class Stage:
         :returns: the answer, or ``NO_ANSWER`` when none came within
             :data:`CALL_TIMEOUT` seconds or the client is not connected.
         """
-        self.steps.append(f"{name} emits {event!r}{_shown(list(args))} (with ack)")
+        shown = f"{event!r}{_shown(list(args), self.sids)}"
+        self.steps.append(f"{name} emits {shown} (with ack)")
         client = self._client(name)
         answer = NO_ANSWER
         if client is not None and client.connected:
@@ -194,7 +220,7 @@ class Stage:
                 answer = await client.call(event, *args, timeout=CALL_TIMEOUT)
             except WaitTimeout:
                 answer = NO_ANSWER
-        self.answers[name].append((f"{event!r}{_shown(list(args))}", answer))
+        self.answers[name].append((shown, answer))
         return answer
 
     async def emit(self, name: str, event: str, *args: Any) -> None:
@@ -204,7 +230,7 @@ class Stage:
         handler finished, while settling only proves that the server read the
         event (a handler that awaits something first may still be running).
         """
-        self.steps.append(f"{name} emits {event!r}{_shown(list(args))}")
+        self.steps.append(f"{name} emits {event!r}{_shown(list(args), self.sids)}")
         client = self._client(name)
         if client is not None and client.connected:
             await client.emit(event, *args)

@@ -44,9 +44,10 @@ async def test_chat_messages_stay_in_chat(impl: Implementation, reference: Imple
 
 
 async def test_admin_needs_the_token(impl: Implementation, reference: Implementation) -> None:
-    """/admin refuses connections without the right token, with 'Unauthorized'"""
+    """/admin refuses connections with no auth, no token or a wrong one, with 'Unauthorized'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/admin", auth={})
         await stage.connect("eve", "/admin")
         await stage.connect("mallory", "/admin", auth={"name": "mallory", "token": "guess"})
         await stage.connect("root", "/admin", auth=ADMIN)

@@ -78,7 +78,7 @@ async def test_leaving_tells_the_remaining_members(
 async def test_leaving_a_room_you_are_not_in(
     impl: Implementation, reference: Implementation
 ) -> None:
-    """leaving a room you are not in answers ok false, and nobody hears about it"""
+    """leaving a room you are not in, or your own sid room, answers ok false, and nobody hears"""
 
     async def scenario(stage: Stage) -> None:
         await enter(stage, "alice", "general")
@@ -86,6 +86,7 @@ async def test_leaving_a_room_you_are_not_in(
         await stage.call("bob", "leave room", "general")
         await stage.call("bob", "leave room", "nowhere")
         await stage.call("bob", "leave room", 42)
+        await stage.call("bob", "leave room", stage.clients["bob"].sid)  # its own sid room
 
     await check_against_reference(impl, reference, install, scenario)
 

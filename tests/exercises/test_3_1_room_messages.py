@@ -48,6 +48,8 @@ async def test_cross_post_reaches_each_member_once(
         await enter(stage, "dave", "tech")
         await enter(stage, "erin")
         await stage.call("carol", "cross-post", {"rooms": ["general", "random"], "text": "both"})
+        # "the list as sent": in its order, not sorted
+        await stage.call("bob", "cross-post", {"rooms": ["random", "general"], "text": "back"})
 
     await check_against_reference(impl, reference, install, scenario)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import socketio
 
+from roomkit.course.code_checks import require_call
 from roomkit.course.implementations import Implementation
 from roomkit.course.judge import check_against_reference
-from roomkit.course.scenario import Stage
-from roomkit.middleware import Handshake, MiddlewareNamespace
+from roomkit.course.scenario import HandlerError, ObservedServer, Stage
+from roomkit.errors import Refused
+from roomkit.middleware import Handshake, Middleware, MiddlewareNamespace
 
 EXERCISE = "4.1"
 TOKEN = "Xk3-rotated-admin-token-4.1"
@@ -25,10 +28,29 @@ class AdminProbe(MiddlewareNamespace):
         return dict((await self.handshake(sid)).data)
 
 
+def reported(middleware: Middleware, sio: socketio.AsyncServer) -> Middleware:
+    """``middleware``, with what it raises (other than a refusal) kept for the failure
+    message, as for any handler, instead of logged with a traceback per connection."""
+
+    async def run(handshake: Handshake) -> None:
+        try:
+            result = middleware(handshake)
+            if inspect.isawaitable(result):
+                await result
+        except Refused:
+            raise
+        except Exception as error:  # the learner's middleware may raise anything
+            if isinstance(sio, ObservedServer):
+                sio.handler_errors.append(HandlerError("running the middleware on /admin", error))
+            raise Refused("server error") from None
+
+    return run
+
+
 def installer(token: str) -> Any:
     def install(implementation: Implementation, sio: socketio.AsyncServer) -> None:
         admin = AdminProbe("/admin")
-        admin.use(implementation.require_admin_token(token))
+        admin.use(reported(implementation.require_admin_token(token), sio))
         sio.register_namespace(admin)
 
     return install
@@ -110,4 +132,15 @@ async def test_the_token_comes_from_the_argument(
 
     await check_against_reference(
         impl, reference, installer("another-deployment's-token"), scenario
+    )
+
+
+async def test_the_token_is_compared_in_constant_time(impl: Implementation) -> None:
+    """the token is compared in constant time, with hmac.compare_digest"""
+    require_call(
+        impl,
+        "require_admin_token",
+        "compare_digest",
+        rule="compare the token in constant time (hmac.compare_digest on bytes)",
+        call=lambda: impl.require_admin_token(TOKEN),
     )

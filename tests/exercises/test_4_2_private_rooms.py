@@ -86,9 +86,10 @@ async def test_unlisted_rooms_are_open(impl: Implementation, reference: Implemen
 
 
 async def test_a_name_is_required(impl: Implementation, reference: Implementation) -> None:
-    """connections without a name are refused with 'auth.name is required'"""
+    """no auth, or no name in it: the connection is refused with 'auth.name is required'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/chat", auth={})
         await stage.connect("nameless", "/chat", auth={"token": "whatever"})
         await stage.connect("empty", "/chat", auth={"name": ""})
         await stage.connect("numbered", "/chat", auth={"name": 7})

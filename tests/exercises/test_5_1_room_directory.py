@@ -143,9 +143,10 @@ async def test_bad_requests_get_an_error(impl: Implementation, reference: Implem
 
 
 async def test_a_name_is_required(impl: Implementation, reference: Implementation) -> None:
-    """connections without a name are refused with 'auth.name is required'"""
+    """no auth, or no name in it: the connection is refused with 'auth.name is required'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/chat", auth={})
         await stage.connect("nameless", "/chat", auth={"topic": "?"})
         await stage.connect("empty", "/chat", auth={"name": ""})
         await stage.connect("alice", "/chat")

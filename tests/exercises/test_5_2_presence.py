@@ -110,6 +110,21 @@ async def test_two_connections_one_name(impl: Implementation, reference: Impleme
     await check_against_reference(impl, reference, install, scenario)
 
 
+async def test_an_unchanged_list_is_still_sent(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """presence is sent after every join and leave, even when the names did not change"""
+
+    async def scenario(stage: Stage) -> None:
+        await join(stage, "alice", "tech")
+        await join(stage, "bob", "tech")
+        await join(stage, "alice-phone", "tech", name="alice")
+        await stage.call("alice-phone", "leave room", "tech")
+        await stage.call("bob", "members", "tech")
+
+    await check_against_reference(impl, reference, install, scenario)
+
+
 async def test_rooms_do_not_hear_each_other(
     impl: Implementation, reference: Implementation
 ) -> None:
@@ -125,9 +140,10 @@ async def test_rooms_do_not_hear_each_other(
 
 
 async def test_a_name_is_required(impl: Implementation, reference: Implementation) -> None:
-    """connections without a name are refused with 'auth.name is required'"""
+    """no auth, or no name in it: the connection is refused with 'auth.name is required'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/chat", auth={})
         await stage.connect("nameless", "/chat", auth={"token": "x"})
         await stage.connect("numbered", "/chat", auth={"name": 5})
         await stage.connect("alice", "/chat")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import socketio
 
 from roomkit.course.implementations import Implementation
 from roomkit.course.judge import check_against_reference
-from roomkit.course.scenario import Stage
+from roomkit.course.scenario import CALL_TIMEOUT, Stage
+from roomkit.errors import WaitTimeout
 
 EXERCISE = "7.1"
 CHAT = "/chat"
+CLEANUP_TIMEOUT = 1.0
 
 
 def install(implementation: Implementation, sio: socketio.AsyncServer) -> None:
@@ -24,6 +29,27 @@ async def chat(stage: Stage, *names: str) -> None:
 async def join(stage: Stage, name: str, *rooms: str) -> None:
     for room in rooms:
         await stage.call(name, "join room", room)
+
+
+async def disconnect_and_watch(stage: Stage, name: str, observer: str) -> None:
+    """``name`` disconnects; ``observer`` asks for the listing until it changes (bounded).
+
+    For a disconnect nobody is told about: the observer's listing is what orders it
+    before the rest of the scenario. These calls are not part of the comparison; a
+    server that never updates its listing costs the wait, and the comparison says
+    what is wrong.
+    """
+    client = stage.clients[observer]
+    try:
+        before = await client.call("list rooms", timeout=CALL_TIMEOUT)
+    except WaitTimeout:  # no listing at all: the comparison says so
+        before = None
+    await stage.disconnect(name)
+    deadline = asyncio.get_running_loop().time() + CLEANUP_TIMEOUT
+    with contextlib.suppress(WaitTimeout):
+        while before is not None and asyncio.get_running_loop().time() < deadline:
+            if await client.call("list rooms", timeout=CALL_TIMEOUT) != before:
+                return
 
 
 async def test_messages_reach_the_rooms_members_only(
@@ -102,6 +128,25 @@ async def test_members_lists_display_names(impl: Implementation, reference: Impl
     await check_against_reference(impl, reference, install, scenario)
 
 
+async def test_members_lists_each_connection(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """members lists a name once per connection: two connections under one name, twice"""
+
+    async def scenario(stage: Stage) -> None:
+        await chat(stage, "alice", "bob")
+        await stage.connect("alice-phone", CHAT, auth={"name": "alice"})
+        await join(stage, "alice", "general")
+        await join(stage, "alice-phone", "general")
+        await join(stage, "bob", "general")
+        await stage.call("bob", "members", "general")
+        await stage.call("bob", "list rooms")
+        await stage.call("alice-phone", "leave room", "general")
+        await stage.call("bob", "members", "general")
+
+    await check_against_reference(impl, reference, install, scenario)
+
+
 async def test_leaving_is_announced_and_empty_rooms_vanish(
     impl: Implementation, reference: Implementation
 ) -> None:
@@ -126,7 +171,8 @@ async def test_leaving_is_announced_and_empty_rooms_vanish(
 async def test_disconnecting_leaves_every_room(
     impl: Implementation, reference: Implementation
 ) -> None:
-    """a disconnect is announced as 'user left' in each of the connection's rooms"""
+    """a disconnect is announced as 'user left' in each of the connection's rooms, and counts
+    as leaving them: members and counts drop, and emptied rooms are deleted"""
 
     async def scenario(stage: Stage) -> None:
         await chat(stage, "alice", "bob", "carol")
@@ -136,6 +182,11 @@ async def test_disconnecting_leaves_every_room(
         await stage.disconnect("alice")
         await stage.await_event("bob", "user left")
         await stage.await_event("carol", "user left")
+        # ... and takes alice out of the index: counts, member lists, emptied rooms
+        await stage.call("bob", "members", "general")
+        await stage.call("carol", "list rooms")
+        await disconnect_and_watch(stage, "carol", "bob")  # the last one out of random
+        await stage.call("bob", "list rooms")
 
     await check_against_reference(impl, reference, install, scenario)
 
@@ -149,6 +200,22 @@ async def test_a_name_is_required(impl: Implementation, reference: Implementatio
         await stage.connect("number", CHAT, auth={"name": 42})
         await stage.connect("long", CHAT, auth={"name": "x" * 33})
         await stage.connect("alice", CHAT)
+
+    await check_against_reference(impl, reference, install, scenario)
+
+
+async def test_the_longest_allowed_values_are_accepted(
+    impl: Implementation, reference: Implementation
+) -> None:
+    """a name of 32 characters, a room of 64, a topic of 200 and a text of 500 are accepted"""
+
+    async def scenario(stage: Stage) -> None:
+        await stage.connect("longest", CHAT, auth={"name": "n" * 32})
+        await stage.connect("bob", CHAT)
+        await stage.call("longest", "create room", {"name": "r" * 64, "topic": "t" * 200})
+        await join(stage, "bob", "r" * 64)
+        await stage.call("bob", "message", {"room": "r" * 64, "text": "x" * 500})
+        await stage.call("bob", "list rooms")
 
     await check_against_reference(impl, reference, install, scenario)
 

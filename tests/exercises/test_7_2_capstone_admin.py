@@ -6,6 +6,7 @@ from typing import Any
 
 import socketio
 
+from roomkit.course.code_checks import require_call
 from roomkit.course.implementations import Implementation
 from roomkit.course.judge import check_against_reference
 from roomkit.course.scenario import Stage
@@ -25,12 +26,14 @@ def install(implementation: Implementation, sio: socketio.AsyncServer) -> None:
 
 
 async def test_admin_needs_the_token(impl: Implementation, reference: Implementation) -> None:
-    """/admin refuses connections without the right token, with 'Unauthorized'"""
+    """/admin refuses no auth, a wrong token or one that is not a string, with 'Unauthorized'"""
 
     async def scenario(stage: Stage) -> None:
+        await stage.connect("nobody", "/admin", auth={})
         await stage.connect("eve", "/admin")
         await stage.connect("mallory", "/admin", auth={"name": "mallory", "token": "guess"})
         await stage.connect("trudy", "/admin", auth={"token": 12345})
+        await stage.connect("oscar", "/admin", auth={"token": "clé-" + TOKEN})
         await stage.connect("root", "/admin", auth=ADMIN)
 
     await check_against_reference(impl, reference, install, scenario)
@@ -48,6 +51,7 @@ async def test_system_message_reaches_every_chat_user(
         await stage.connect("ops", "/admin", auth={"name": "ops", "token": TOKEN})
         await stage.call("root", "system message", "maintenance at 17:00")
         await stage.call("ops", "system message", "back at 17:05")
+        await stage.call("root", "system message", "x" * 500)  # the longest allowed
 
     await check_against_reference(impl, reference, install, scenario)
 
@@ -81,3 +85,14 @@ async def test_chat_users_cannot_send_system_messages(
         await stage.emit("alice", "system message", "I am the admin now")
 
     await check_against_reference(impl, reference, install, scenario)
+
+
+async def test_the_token_is_compared_in_constant_time(impl: Implementation) -> None:
+    """the token is compared in constant time, with hmac.compare_digest"""
+    require_call(
+        impl,
+        "register_admin",
+        "compare_digest",
+        rule="compare the token in constant time (hmac.compare_digest on bytes)",
+        call=lambda: impl.register_admin(socketio.AsyncServer(async_mode="aiohttp"), TOKEN),
+    )
