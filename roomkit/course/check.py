@@ -90,12 +90,17 @@ def check(
 
 def _run_locked(exercise: Exercise, names: dict[str, Any]) -> Any:
     from roomkit.course.grading import run_tests  # imports pytest: only when a check runs
+    from roomkit.course.recording import check_source
 
     if not _running.acquire(blocking=False):
         return None
     try:
         course = load_course()
-        return run_tests(course, [exercise], names, in_thread=True)[0]
+        # Against the recorded reference, without the hidden tests (they are counted).
+        reference = check_source(course, exercise)
+        return run_tests(
+            course, [exercise], names, in_thread=True, reference=reference, hidden=False
+        )[0]
     finally:
         _running.release()
 

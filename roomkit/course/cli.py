@@ -24,7 +24,15 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     command's subcommands."""
     build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
     build.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 when notebooks/ is stale"
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when notebooks/ or a recording is stale, or a "
+        "scenario is not deterministic (records twice)",
+    )
+    build.add_argument(
+        "--no-record",
+        action="store_true",
+        help="only the notebooks: do not record the reference into notebooks/.expected/",
     )
     build.add_argument(
         "--force", action="store_true", help="also overwrite notebooks that hold outputs"
@@ -100,7 +108,31 @@ def _build(args: argparse.Namespace) -> int:
         print(f"orphan: {path} has no notebook in solutions/", file=sys.stderr)
     if report.ok:
         print(f"notebooks/ is up to date ({len(report.written) + len(report.unchanged)} notebooks)")
-    return 0 if report.ok else 1
+    recorded = args.no_record or _record(_course(args), check=args.check)
+    return 0 if report.ok and recorded else 1
+
+
+def _record(course: Course, *, check: bool) -> bool:
+    """Record the reference into notebooks/.expected/ (or, with ``check``, compare)."""
+    from roomkit.course.expected import record, recording_problems, write_recordings
+
+    try:
+        if check:
+            problems = recording_problems(course)
+        else:
+            changed = write_recordings(course, record(course))
+            problems = []
+    except RoomkitError as error:
+        print(f"roomkit build: {error}", file=sys.stderr)
+        return False
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not check:
+        for path in changed:
+            print(f"wrote {path}")
+    if not problems:
+        print(f"notebooks/.expected/ is up to date ({len(course.exercises)} recordings)")
+    return not problems
 
 
 def _check_course(args: argparse.Namespace) -> int:

@@ -19,9 +19,10 @@ from roomkit.course import pytest_plugin
 from roomkit.course.implementations import Source
 from roomkit.course.manifest import Course, Exercise
 from roomkit.course.pytest_plugin import Harness, Progress
+from roomkit.course.recording import ReferenceSource, hidden_count
 from roomkit.course.results import ExerciseResult, SubmissionResult
 
-__all__ = ["grade", "run_tests"]
+__all__ = ["grade", "run_harness", "run_tests"]
 
 
 def _purge_test_modules(tests_dir: Path) -> None:
@@ -84,6 +85,8 @@ def run_tests(
     *,
     in_thread: bool = False,
     progress: Progress | None = None,
+    reference: ReferenceSource = "live",
+    hidden: bool = True,
 ) -> list[ExerciseResult]:
     """Run the tests of ``exercises`` against ``source``.
 
@@ -92,7 +95,25 @@ def run_tests(
     :param source: what to test (see :data:`roomkit.course.implementations.Source`).
     :param in_thread: set when not on the main thread (``check`` in a kernel). Default False.
     :param progress: called with each test's result as it completes. Default None.
+    :param reference: where the reference side comes from (see
+        :data:`roomkit.course.recording.ReferenceSource`). Default ``"live"``.
+    :param hidden: run the hidden tests too. Default True; when False, each
+        result counts them in ``hidden_at_grading``.
     """
+    harness = Harness(course, source, progress, reference=reference, hidden=hidden)
+    return run_harness(harness, exercises, in_thread=in_thread)
+
+
+def run_harness(
+    harness: Harness, exercises: Iterable[Exercise], *, in_thread: bool = False
+) -> list[ExerciseResult]:
+    """Run the tests of ``exercises`` under ``harness`` (see :func:`run_tests`).
+
+    :param harness: the run's plugin: what to test, the reference side, hidden or not.
+    :param exercises: which exercises.
+    :param in_thread: see :func:`run_tests`. Default False.
+    """
+    course = harness.course
     exercises = list(exercises)
     results = {exercise.id: ExerciseResult(exercise) for exercise in exercises}
     paths = []
@@ -102,8 +123,10 @@ def run_tests(
             paths.append(path)
         else:
             results[exercise.id].problem = f"no tests: {path} does not exist"
+        hidden_path = course.hidden_test_path(exercise)
+        if hidden_path is not None and hidden_path.exists():
+            paths.append(hidden_path)
     if paths:
-        harness = Harness(course, source, progress)
         _purge_test_modules(course.tests_dir)
         try:
             # The plugin module goes in already registered: the exercise tests'
@@ -120,6 +143,11 @@ def run_tests(
                 target.results.append(test)
         for exercise in exercises:
             result = results[exercise.id]
+            if not harness.hidden:
+                # A release has no hidden tests to count: its recordings say how many.
+                result.hidden_at_grading = max(
+                    harness.hidden_left_out.get(exercise.id, 0), hidden_count(course, exercise)
+                )
             if not result.problem and not result.results:
                 broken = "; ".join(harness.broken) or f"pytest ended with {status!r}"
                 result.problem = f"the tests of exercise {exercise.id} did not run: {broken}"
@@ -132,6 +160,7 @@ def grade(
     *,
     exercises: Sequence[Exercise] | None = None,
     progress: Progress | None = None,
+    reference: ReferenceSource | None = None,
 ) -> SubmissionResult:
     """Grade one submission: a notebook file, or a folder of notebooks.
 
@@ -140,9 +169,14 @@ def grade(
     :param exercises: which exercises. Default: for a file, the exercises of
         that notebook; for a folder, every exercise of the course.
     :param progress: see :func:`run_tests`. Default None.
+    :param reference: where the reference side comes from. Default: live from
+        ``solutions/`` when the course has it (the instructor's copy), else the
+        recordings (a student release).
     """
     started = time.perf_counter()
     if exercises is None:
         exercises = course.exercises if path.is_dir() else course.in_notebook(path.name)
-    results = run_tests(course, exercises, path, progress=progress)
+    if reference is None:
+        reference = "live" if course.solutions_dir.is_dir() else "recorded"
+    results = run_tests(course, exercises, path, progress=progress, reference=reference)
     return SubmissionResult(str(path), results, time.perf_counter() - started)

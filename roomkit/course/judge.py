@@ -26,6 +26,7 @@ from roomkit.course.failures import (
     describe_exception,
 )
 from roomkit.course.implementations import Implementation
+from roomkit.course.recording import RecordedReference, Reference, ReferenceRecorder
 from roomkit.course.scenario import (
     RUN_TIMEOUT,
     SERVER_NAMES,
@@ -42,6 +43,14 @@ from roomkit.testing import serve_cluster, start_server
 __all__ = ["check_against_reference", "check_cluster_against_reference"]
 
 
+def _named(text: str, sids: dict[str, str]) -> str:
+    """``text`` (a step, a call) with each sid in it written ``<name id>``: sids differ
+    from run to run, and a recording must not."""
+    for sid, name in sids.items():
+        text = text.replace(sid, f"<{name} id>")
+    return text
+
+
 def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
     sids = stage.sids
     return Observed(
@@ -53,10 +62,10 @@ def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
             for name, client in stage.clients.items()
         },
         answers={
-            name: [(what, normalize(answer, sids)) for what, answer in calls]
+            name: [(_named(what, sids), normalize(answer, sids)) for what, answer in calls]
             for name, calls in stage.answers.items()
         },
-        steps=list(stage.steps),
+        steps=[_named(step, sids) for step in stage.steps],
         errors=list(errors),
     )
 
@@ -98,9 +107,24 @@ async def _run(sio: ObservedServer, scenario: Scenario) -> Observed:
         await server.stop()
 
 
+def _live(reference: Reference) -> Implementation | None:
+    """The implementation to run on the reference side; None when it is replayed."""
+    if isinstance(reference, RecordedReference):
+        return None
+    return reference.implementation if isinstance(reference, ReferenceRecorder) else reference
+
+
+def _reference_run(reference: Reference, run: Awaitable[Observed] | None) -> Awaitable[Observed]:
+    """The reference side: the live ``run`` (kept when recording), or the recording."""
+    if isinstance(reference, RecordedReference):
+        return reference.replay()
+    assert run is not None  # _live gave an implementation to run
+    return reference.keep(run) if isinstance(reference, ReferenceRecorder) else run
+
+
 async def check_against_reference(
     candidate: Implementation,
-    reference: Implementation,
+    reference: Reference,
     install: Install,
     scenario: Scenario,
     *,
@@ -109,7 +133,8 @@ async def check_against_reference(
     """Run ``scenario`` against both implementations and fail on the first differences.
 
     :param candidate: the implementation under test (the ``impl`` fixture).
-    :param reference: the reference (the ``reference`` fixture).
+    :param reference: the reference (the ``reference`` fixture): live, recorded, or
+        recording (see :mod:`roomkit.course.recording`).
     :param install: ``install(implementation, sio)`` sets up a fresh server with
         one implementation's code, e.g. ``lambda impl, sio: impl.register_rooms(sio)``.
     :param scenario: ``async scenario(stage)``: what the clients do.
@@ -120,11 +145,14 @@ async def check_against_reference(
     :raises BrokenTest: when the reference itself fails (the test is broken).
     """
     candidate_sio = await _prepare(candidate, install)
-    try:
-        reference_sio = await _prepare(reference, install)
-    except ExerciseFailure as error:
-        raise BrokenTest(f"the reference cannot be set up: {error}") from None
-    await _judge(_run(candidate_sio, scenario), _run(reference_sio, scenario), timeout)
+    live = _live(reference)
+    reference_run = None
+    if live is not None:
+        try:
+            reference_run = _run(await _prepare(live, install), scenario)
+        except ExerciseFailure as error:
+            raise BrokenTest(f"the reference cannot be set up: {error}") from None
+    await _judge(_run(candidate_sio, scenario), _reference_run(reference, reference_run), timeout)
 
 
 async def _judge(
@@ -206,7 +234,7 @@ async def _run_cluster(
 
 async def check_cluster_against_reference(
     candidate: Implementation,
-    reference: Implementation,
+    reference: Reference,
     build: Build,
     scenario: Scenario,
     *,
@@ -221,20 +249,28 @@ async def check_cluster_against_reference(
     with ``stage.connect(..., server=1)``.
 
     :param candidate: the implementation under test (the ``impl`` fixture).
-    :param reference: the reference (the ``reference`` fixture).
+    :param reference: the reference (the ``reference`` fixture), see
+        :func:`check_against_reference`.
     :param build: see :data:`Build`; called once per server.
     :param scenario: ``async scenario(stage)``: what the clients do.
     :param servers: servers per cluster, at most 8. Default 2.
     :param timeout: seconds each run may take. Default :data:`RUN_TIMEOUT`.
     :raises BrokenTest: also when no ``redis-server`` can be started.
     """
+    live = _live(reference)
     async with contextlib.AsyncExitStack() as redis:
         try:
-            urls = [await redis.enter_async_context(RedisProcess()) for _ in range(2)]
+            urls = [
+                await redis.enter_async_context(RedisProcess())
+                for _ in range(1 if live is None else 2)
+            ]
         except RedisProcessError as error:
             raise BrokenTest(f"this exercise needs redis-server: {error}") from None
+        reference_run = None
+        if live is not None:
+            reference_run = _run_cluster(live, build, urls[1].url, servers, scenario)
         await _judge(
             _run_cluster(candidate, build, urls[0].url, servers, scenario),
-            _run_cluster(reference, build, urls[1].url, servers, scenario),
+            _reference_run(reference, reference_run),
             timeout,
         )

@@ -10,6 +10,9 @@ Each ``[[exercises]]`` table describes one exercise::
     hints = ["...", "..."]              # shown one more at each failed check
     tests = "test_1_1_chat_and_admin.py"  # in tests/exercises/
     points = 1                          # optional, default 1
+    hidden_tests = "test_1_1_more.py"   # optional: a test module run only at grading
+    hidden_cover = "..."                # optional: what the hidden tests cover, one line
+    test_points = { test_x = 2 }        # optional: a test's share of points (default 1)
 
 The order of the tables is the course order. :func:`load_course` checks the
 file's own consistency; :mod:`roomkit.course.integrity` checks it against the
@@ -34,6 +37,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "MANIFEST",
+    "RELEASE_MANIFEST",
     "Course",
     "Exercise",
     "ManifestError",
@@ -43,12 +47,14 @@ __all__ = [
 ]
 
 MANIFEST = Path("solutions") / "exercises.toml"
+# A student release has no solutions/: its manifest sits at the course's root.
+RELEASE_MANIFEST = Path("exercises.toml")
 
 _ID = re.compile(r"^(\d+)\.(\d+)$")
 _NOTEBOOK = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 _TESTS = re.compile(r"^test_[a-z0-9_]+\.py$")
 _REQUIRED = {"id", "title", "notebook", "defines", "hints", "tests"}
-_OPTIONAL = {"points"}
+_OPTIONAL = {"points", "hidden_tests", "hidden_cover", "test_points"}
 
 
 class ManifestError(RoomkitError):
@@ -73,6 +79,12 @@ class Exercise:
     :param hints: hints, in the order they are revealed.
     :param tests: the test module's file name in ``tests/exercises/``.
     :param points: what the exercise is worth in a grade. Default 1.
+    :param hidden_tests: a test module in ``tests/exercises/`` whose tests all run only
+        at grading, or ``""``. Default ``""``.
+    :param hidden_cover: what the hidden tests cover, in one line for the learner.
+        Default ``""``.
+    :param test_points: ``(test function name, share)`` pairs: a test's share of
+        ``points`` (tests not listed have share 1). Default: equal shares.
     """
 
     id: str
@@ -82,6 +94,13 @@ class Exercise:
     hints: tuple[str, ...]
     tests: str
     points: float = 1.0
+    hidden_tests: str = ""
+    hidden_cover: str = ""
+    test_points: tuple[tuple[str, float], ...] = ()
+
+    def test_share(self, test_name: str) -> float:
+        """The share of ``points`` of test function ``test_name`` (1 unless listed)."""
+        return dict(self.test_points).get(test_name, 1.0)
 
     @property
     def tag(self) -> str:
@@ -124,8 +143,13 @@ class Course:
 
     @property
     def manifest_path(self) -> Path:
-        """``solutions/exercises.toml``."""
-        return self.root / MANIFEST
+        """``solutions/exercises.toml``, or a release's ``exercises.toml``."""
+        return _manifest_in(self.root) or self.root / MANIFEST
+
+    @property
+    def expected_dir(self) -> Path:
+        """``notebooks/.expected/``: what the reference's clients observed, per exercise."""
+        return self.notebooks_dir / ".expected"
 
     def exercise(self, exercise_id: str) -> Exercise:
         """The exercise with id ``exercise_id``.
@@ -146,9 +170,23 @@ class Course:
         """Where ``exercise``'s test module is."""
         return self.tests_dir / exercise.tests
 
+    def hidden_test_path(self, exercise: Exercise) -> Path | None:
+        """Where ``exercise``'s hidden test module is, when it has one."""
+        return self.tests_dir / exercise.hidden_tests if exercise.hidden_tests else None
+
+
+def _manifest_in(directory: Path) -> Path | None:
+    """The manifest of the course in ``directory``: ``solutions/exercises.toml``, else a
+    release's ``exercises.toml``; None when neither exists."""
+    for candidate in (MANIFEST, RELEASE_MANIFEST):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    return None
+
 
 def find_course_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` that holds ``solutions/exercises.toml``.
+    """The nearest directory at or above ``start`` that holds ``solutions/exercises.toml``
+    (or, in a student release, ``exercises.toml``).
 
     :param start: where to look from. Default: the current directory, then (for
         kernels started elsewhere) the directory this package was installed from.
@@ -158,7 +196,7 @@ def find_course_root(start: Path | None = None) -> Path:
     for first in starts:
         first = first.resolve()
         for directory in (first, *first.parents):
-            if (directory / MANIFEST).is_file():
+            if _manifest_in(directory) is not None:
                 return directory
     where = " or ".join(str(first) for first in starts)
     raise ManifestError(f"no {MANIFEST} found at or above {where}")
@@ -171,7 +209,7 @@ def load_course(root: Path | None = None) -> Course:
     :raises ManifestError: listing every problem found in the file.
     """
     root = find_course_root() if root is None else root
-    path = root / MANIFEST
+    path = _manifest_in(root) or root / MANIFEST
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -239,6 +277,17 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
         problems.append(f"{where}: tests must be a file name like 'test_1_2_topic.py'")
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
         problems.append(f"{where}: points must be a positive number")
+    hidden_tests, hidden_cover = table.get("hidden_tests", ""), table.get("hidden_cover", "")
+    test_points = table.get("test_points", {})
+    if not isinstance(hidden_tests, str) or (hidden_tests and not _TESTS.match(hidden_tests)):
+        problems.append(f"{where}: hidden_tests must be a file name like 'test_1_2_more.py'")
+    if not isinstance(hidden_cover, str) or "\n" in hidden_cover:
+        problems.append(f"{where}: hidden_cover must be one line of text")
+    if not isinstance(test_points, dict) or not all(
+        isinstance(share, (int, float)) and not isinstance(share, bool) and share > 0
+        for share in test_points.values()
+    ):
+        problems.append(f"{where}: test_points must map test names to positive numbers")
     if len(problems) > found:
         return None
     return Exercise(
@@ -249,6 +298,9 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
         hints=tuple(hints),
         tests=tests,
         points=float(points),
+        hidden_tests=hidden_tests,
+        hidden_cover=hidden_cover,
+        test_points=tuple((name, float(share)) for name, share in test_points.items()),
     )
 
 
@@ -261,11 +313,11 @@ def _strings(value: Any) -> bool:
 
 
 def _check_together(exercises: list[Exercise], problems: list[str]) -> None:
-    for field_name in ("id", "tests"):
-        seen: set[str] = set()
-        for exercise in exercises:
+    seen: set[str] = set()
+    for exercise in exercises:
+        for field_name in ("id", "tests", "hidden_tests"):
             value = getattr(exercise, field_name)
-            if value in seen:
+            if value and value in seen:
                 problems.append(f"{field_name} {value!r} is used by more than one exercise")
             seen.add(value)
     for before, after in itertools.pairwise(exercises):

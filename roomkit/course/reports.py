@@ -11,7 +11,15 @@ from typing import Any
 
 from roomkit.course.results import ExerciseResult, Outcome, SubmissionResult
 
-__all__ = ["MARKS", "render_check", "render_table", "to_json", "write_csv", "write_json"]
+__all__ = [
+    "MARKS",
+    "hidden_line",
+    "render_check",
+    "render_table",
+    "to_json",
+    "write_csv",
+    "write_json",
+]
 
 MARKS = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.TIMED_OUT: "⏱"}
 
@@ -48,13 +56,23 @@ def render_check(result: ExerciseResult, seconds: float, *, hints: int = 0) -> s
     if result.passed:
         cheer = _ENCOURAGEMENT[sum(map(ord, exercise.id)) % len(_ENCOURAGEMENT)]
         lines.append(f"All {result.tests} checks passed in {seconds:.2f} s. {cheer}")
-        return "\n".join(lines)
-    lines.append(
-        f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
-    )
-    for number, hint in enumerate(exercise.hints[:hints], start=1):
-        lines.append(f"Hint {number} of {len(exercise.hints)}: {hint}")
+    else:
+        lines.append(
+            f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
+        )
+        for number, hint in enumerate(exercise.hints[:hints], start=1):
+            lines.append(f"Hint {number} of {len(exercise.hints)}: {hint}")
+    if result.hidden_at_grading:
+        lines.append(hidden_line(result))
     return "\n".join(lines)
+
+
+def hidden_line(result: ExerciseResult) -> str:
+    """``N more checks run at grading (they cover: ...)``: what a learner may know of
+    the hidden tests, their number and the instructor's one-line description."""
+    count = result.hidden_at_grading
+    cover = result.exercise.hidden_cover or "more cases of this exercise"
+    return f"{count} more check{'s' if count > 1 else ''} run at grading (they cover: {cover})"
 
 
 def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:
