@@ -58,6 +58,13 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
 
+    release = commands.add_parser(
+        "release", help="write the student release: no solutions/, no hidden tests"
+    )
+    release.add_argument("directory", type=Path, help="a new folder for the release")
+    release.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    release.set_defaults(run=_release)
+
     check = commands.add_parser(
         "check-course",
         help="list every problem of the course: parts that disagree, tests that cannot fail",
@@ -133,6 +140,22 @@ def _record(course: Course, *, check: bool) -> bool:
     if not problems:
         print(f"notebooks/.expected/ is up to date ({len(course.exercises)} recordings)")
     return not problems
+
+
+def _release(args: argparse.Namespace) -> int:
+    from roomkit.course.release import release
+
+    try:
+        report = release(_course(args), args.directory)
+    except RoomkitError as error:
+        print(f"roomkit release: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote the release to {report.root}: {len(report.notebooks)} notebooks, "
+        f"{len(report.test_modules)} public test modules; left out solutions/ and "
+        f"{len(report.hidden_left_out)} hidden test(s) or module(s)"
+    )
+    return 0
 
 
 def _check_course(args: argparse.Namespace) -> int:

@@ -117,6 +117,7 @@ def course_problems(course: Course) -> list[str]:
     for exercise in course.exercises:
         problems.extend(exercise_test_problems(course, exercise))
     test_modules = {exercise.tests for exercise in course.exercises}
+    test_modules |= {exercise.hidden_tests for exercise in course.exercises}
     for path in sorted(course.tests_dir.glob("test_*.py")):
         if path.name not in test_modules:
             problems.append(f"{path.relative_to(course.root)}: no exercise in {MANIFEST} names it")
@@ -125,6 +126,12 @@ def course_problems(course: Course) -> list[str]:
     except AuthoringError:
         return problems  # the notebook problems above already say why
     problems.extend(f"{path}: out of date, run `roomkit build`" for path in report.stale)
+    problems.extend(
+        f"exercise {exercise.id}: no recording notebooks/.expected/{exercise.id}.json, "
+        "run `roomkit build`"
+        for exercise in course.exercises
+        if not (course.expected_dir / f"{exercise.id}.json").exists()
+    )
     problems.extend(
         f"{path}: no solutions/ notebook generates it (remove it, or add its solution)"
         for path in report.orphans
