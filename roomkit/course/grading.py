@@ -178,5 +178,13 @@ def grade(
         exercises = course.exercises if path.is_dir() else course.in_notebook(path.name)
     if reference is None:
         reference = "live" if course.solutions_dir.is_dir() else "recorded"
-    results = run_tests(course, exercises, path, progress=progress, reference=reference)
+    # Hidden tests are never recorded: they run against the live reference only.
+    results = run_tests(
+        course,
+        exercises,
+        path,
+        progress=progress,
+        reference=reference,
+        hidden=reference == "live",
+    )
     return SubmissionResult(str(path), results, time.perf_counter() - started)
