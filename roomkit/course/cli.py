@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from roomkit.course.export import add_export_options
 from roomkit.course.manifest import Course, find_course_root, load_course
 from roomkit.course.reports import MARKS
 from roomkit.course.results import TestResult
@@ -55,6 +56,7 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         "--exercise", action="append", metavar="ID", help="grade only this exercise (repeatable)"
     )
     grade.add_argument("--quiet", action="store_true", help="print no progress and no tables")
+    add_export_options(grade)
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
 
@@ -64,6 +66,20 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     release.add_argument("directory", type=Path, help="a new folder for the release")
     release.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     release.set_defaults(run=_release)
+
+    autograder = commands.add_parser(
+        "gradescope-autograder", help="write Gradescope's autograder bundle (a zip)"
+    )
+    autograder.add_argument("zip", type=Path, help="the zip file to write, e.g. autograder.zip")
+    autograder.add_argument(
+        "--show-hidden",
+        action="store_true",
+        help="show hidden tests' rows once grades are published (default: hidden)",
+    )
+    autograder.add_argument(
+        "--root", type=Path, default=None, help="the course folder (found from .)"
+    )
+    autograder.set_defaults(run=_gradescope_autograder)
 
     check = commands.add_parser(
         "check-course",
@@ -158,6 +174,18 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradescope_autograder(args: argparse.Namespace) -> int:
+    from roomkit.course.gradescope import write_autograder
+
+    try:
+        names = write_autograder(_course(args), args.zip, show_hidden=args.show_hidden)
+    except (RoomkitError, OSError) as error:
+        print(f"roomkit gradescope-autograder: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.zip}: setup.sh, run_autograder and the course ({len(names)} files)")
+    return 0
+
+
 def _check_course(args: argparse.Namespace) -> int:
     from roomkit.course.integrity import course_problems, unreliable_tests
 
@@ -203,6 +231,7 @@ class _ProgressLine:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from roomkit.course.export import write_exports
     from roomkit.course.grading import grade
     from roomkit.course.reports import render_table, write_csv, write_json
 
@@ -230,10 +259,15 @@ def _grade(args: argparse.Namespace) -> int:
             progress.end()
             print(render_table(submission), end="\n\n", flush=True)
         submissions.append(submission)
-    if args.json:
+    if args.json and args.format == "roomkit":
         write_json(submissions, args.json)
     if args.csv:
         write_csv(submissions, args.csv)
+    try:
+        write_exports(args, submissions)
+    except RoomkitError as error:
+        print(f"roomkit grade: {error}", file=sys.stderr)
+        return 2
     everything = all(result.passed for submission in submissions for result in submission.exercises)
     return 0 if everything else 1
 
