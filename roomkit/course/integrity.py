@@ -127,12 +127,6 @@ def course_problems(course: Course) -> list[str]:
         return problems  # the notebook problems above already say why
     problems.extend(f"{path}: out of date, run `roomkit build`" for path in report.stale)
     problems.extend(
-        f"exercise {exercise.id}: no recording notebooks/.expected/{exercise.id}.json, "
-        "run `roomkit build`"
-        for exercise in course.exercises
-        if not (course.expected_dir / f"{exercise.id}.json").exists()
-    )
-    problems.extend(
         f"{path}: no solutions/ notebook generates it (remove it, or add its solution)"
         for path in report.orphans
     )
