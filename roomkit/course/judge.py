@@ -176,6 +176,8 @@ async def _judge(
     if runs["reference"] in pending:
         raise BrokenTest(f"the reference did not finish the scenario within {timeout:g} s")
     reference_error = runs["reference"].exception()
+    if isinstance(reference_error, BrokenTest):  # e.g. a stale recording: already says why
+        raise reference_error
     if reference_error is not None:
         raise BrokenTest(f"the scenario fails against the reference: {reference_error!r}")
     expected = runs["reference"].result()
