@@ -141,7 +141,19 @@ def test_the_recorded_reference_judges_without_solutions(tmp_path: Path) -> None
     ]
     assert cy["exercises"][0]["passed"]
 
-    (course / "notebooks" / ".expected" / "9.1.json").unlink()
+    recording = course / "notebooks" / ".expected" / "9.1.json"
+    stale = json.loads(recording.read_text())
+    stale["scenarios"] = {}
+    recording.write_text(json.dumps(stale))
+    done = roomkit("grade", str(right), "--json", "stale.json", "--root", str(course), cwd=tmp_path)
+    assert done.returncode == 1
+    assert graded(tmp_path / "stale.json")["messages"] == [
+        "echo answers with the text: this test is broken, tell your instructor: 9.1.json has "
+        "no recording of scenario 1 of test_9_1_echo.py::test_echo_answers_with_the_text: the "
+        "recording is stale (`roomkit build` records it again)"
+    ]
+
+    recording.unlink()
     done = roomkit("grade", str(right), "--json", "gone.json", "--root", str(course), cwd=tmp_path)
     assert done.returncode == 1
     (message,) = graded(tmp_path / "gone.json")["messages"]
