@@ -65,6 +65,7 @@ layers: setup
 
 test: setup lint typecheck layers
 	$(BIN)/roomkit check-course
+	$(BIN)/roomkit build --check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax solutions notebooks
 

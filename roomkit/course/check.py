@@ -142,15 +142,20 @@ def _run_locked(
     exercise: Exercise, names: dict[str, Any]
 ) -> tuple[ExerciseResult, list[Block]] | None:
     from roomkit.course.grading import run_tests  # imports pytest: only when a check runs
+    from roomkit.course.recording import check_source
 
     if not pytest_lock.acquire(timeout=LOCK_WAIT):
         return None
     try:
         course = load_course()
+        # Against the recorded reference, without the hidden tests (they are counted).
+        reference = check_source(course, exercise)
         with LoopWatch(threading.get_ident()) as watch:
             _watches.append(watch)
             try:
-                result = run_tests(course, [exercise], names, in_thread=True)[0]
+                result = run_tests(
+                    course, [exercise], names, in_thread=True, reference=reference, hidden=False
+                )[0]
             finally:
                 _watches.remove(watch)
         return result, watch.blocks

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from roomkit.course.export import add_export_options
 from roomkit.course.manifest import Course, find_course_root, load_course
 from roomkit.errors import RoomkitError
 
@@ -25,7 +26,15 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     the ``roomkit`` command's subcommands."""
     build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
     build.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 when notebooks/ is stale"
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when notebooks/ or a recording is stale, or a "
+        "scenario is not deterministic (records twice)",
+    )
+    build.add_argument(
+        "--no-record",
+        action="store_true",
+        help="only the notebooks: do not record the reference into notebooks/.expected/",
     )
     build.add_argument(
         "--force", action="store_true", help="also overwrite notebooks that hold outputs"
@@ -101,8 +110,30 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         action="store_true",
         help="list every exercise as passed, failed or not started (folders only); exit 0",
     )
+    add_export_options(grade)
     grade.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
     grade.set_defaults(run=_grade)
+
+    release = commands.add_parser(
+        "release", help="write the student release: no solutions/, no hidden tests"
+    )
+    release.add_argument("directory", type=Path, help="a new folder for the release")
+    release.add_argument("--root", type=Path, default=None, help="the course folder (found from .)")
+    release.set_defaults(run=_release)
+
+    autograder = commands.add_parser(
+        "gradescope-autograder", help="write Gradescope's autograder bundle (a zip)"
+    )
+    autograder.add_argument("zip", type=Path, help="the zip file to write, e.g. autograder.zip")
+    autograder.add_argument(
+        "--show-hidden",
+        action="store_true",
+        help="show hidden tests' rows once grades are published (default: hidden)",
+    )
+    autograder.add_argument(
+        "--root", type=Path, default=None, help="the course folder (found from .)"
+    )
+    autograder.set_defaults(run=_gradescope_autograder)
 
     check = commands.add_parser(
         "check-course",
@@ -167,7 +198,59 @@ def _build(args: argparse.Namespace) -> int:
         print(f"orphan: {path} has no notebook in solutions/", file=sys.stderr)
     if report.ok:
         print(f"notebooks/ is up to date ({len(report.written) + len(report.unchanged)} notebooks)")
-    return 0 if report.ok else 1
+    recorded = args.no_record or _record(_course(args), check=args.check)
+    return 0 if report.ok and recorded else 1
+
+
+def _record(course: Course, *, check: bool) -> bool:
+    """Record the reference into notebooks/.expected/ (or, with ``check``, compare)."""
+    from roomkit.course.expected import record, recording_problems, write_recordings
+
+    try:
+        if check:
+            problems = recording_problems(course)
+        else:
+            changed = write_recordings(course, record(course))
+            problems = []
+    except RoomkitError as error:
+        print(f"roomkit build: {error}", file=sys.stderr)
+        return False
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not check:
+        for path in changed:
+            print(f"wrote {path}")
+    if not problems:
+        print(f"notebooks/.expected/ is up to date ({len(course.exercises)} recordings)")
+    return not problems
+
+
+def _release(args: argparse.Namespace) -> int:
+    from roomkit.course.release import release
+
+    try:
+        report = release(_course(args), args.directory)
+    except RoomkitError as error:
+        print(f"roomkit release: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote the release to {report.root}: {len(report.notebooks)} notebooks, "
+        f"{len(report.test_modules)} public test modules; left out solutions/ and "
+        f"{len(report.hidden_left_out)} hidden test(s) or module(s)"
+    )
+    return 0
+
+
+def _gradescope_autograder(args: argparse.Namespace) -> int:
+    from roomkit.course.gradescope import write_autograder
+
+    try:
+        names = write_autograder(_course(args), args.zip, show_hidden=args.show_hidden)
+    except (RoomkitError, OSError) as error:
+        print(f"roomkit gradescope-autograder: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.zip}: setup.sh, run_autograder and the course ({len(names)} files)")
+    return 0
 
 
 def _check_course(args: argparse.Namespace) -> int:

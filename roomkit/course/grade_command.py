@@ -18,6 +18,8 @@ from pathlib import Path
 
 from roomkit.course.class_progress import ClassProgress
 from roomkit.course.classrun import ClassRun, default_deadline, grade_class
+from roomkit.course.export import ExportError, write_exports
+from roomkit.course.gradebook import Roster
 from roomkit.course.manifest import Course, find_course_root, load_course
 from roomkit.course.records import Row
 from roomkit.course.reports import render_table, write_csv
@@ -68,6 +70,14 @@ def _sandbox_mode(args: argparse.Namespace, quiet: bool) -> str:
     return mode
 
 
+def _check_exports(args: argparse.Namespace, submissions: Sequence[Submission]) -> None:
+    """Refuse, before grading anything, the exports that could not be written after."""
+    if args.roster:
+        Roster.read(args.roster)  # a missing or malformed roster says so now
+    if args.format == "gradescope" and args.json and len(submissions) != 1:
+        raise ExportError("--format gradescope grades one submission at a time")
+
+
 def grade_command(args: argparse.Namespace) -> int:
     """Run ``roomkit grade`` with parsed ``args``; returns the exit status."""
     if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0):
@@ -76,6 +86,7 @@ def grade_command(args: argparse.Namespace) -> int:
     try:
         course, submissions = _resolve(args)
         sandbox = _sandbox_mode(args, args.quiet)
+        _check_exports(args, submissions)
     except RoomkitError as error:
         print(f"roomkit grade: {error}", file=sys.stderr)
         return 2
@@ -112,10 +123,15 @@ def grade_command(args: argparse.Namespace) -> int:
             for note in row.notes:
                 print(f"note: {note}")
             print(flush=True)
-    if args.json:
+    if args.json and args.format == "roomkit":
         write_rows_json(rows, args.json)
     if args.csv:
         write_csv([row.result for row in rows], args.csv)
+    try:
+        write_exports(args, [row.result for row in rows])
+    except RoomkitError as error:
+        print(f"roomkit grade: {error}", file=sys.stderr)
+        return 2
     if ungradable:
         return 2
     return 0 if all(row.passed for row in rows) else 1

@@ -19,11 +19,12 @@ from roomkit.course import pytest_plugin
 from roomkit.course.implementations import Source
 from roomkit.course.manifest import Course, Exercise
 from roomkit.course.pytest_plugin import Harness, Progress
+from roomkit.course.recording import ReferenceSource, hidden_count
 from roomkit.course.remote import CandidateHost
 from roomkit.course.results import ExerciseResult, SubmissionResult
 from roomkit.course.sandbox import SandboxMode, resolve
 
-__all__ = ["grade", "run_tests"]
+__all__ = ["grade", "run_harness", "run_tests"]
 
 
 def _purge_test_modules(tests_dir: Path) -> None:
@@ -91,6 +92,8 @@ def run_tests(
     in_thread: bool = False,
     progress: Progress | None = None,
     sealed: bool | None = None,
+    reference: ReferenceSource = "live",
+    hidden: bool = True,
 ) -> list[ExerciseResult]:
     """Run the tests of ``exercises`` against ``source``.
 
@@ -102,7 +105,30 @@ def run_tests(
     :param sealed: for a notebook or folder ``source``: run its code in a
         candidate host under bubblewrap (True), in a plain child process (False),
         or in this process (None). Default None.
+    :param reference: where the reference side comes from (see
+        :data:`roomkit.course.recording.ReferenceSource`). Default ``"live"``.
+    :param hidden: run the hidden tests too. Default True; when False, each
+        result counts them in ``hidden_at_grading``.
     """
+    harness = Harness(course, source, progress, reference=reference, hidden=hidden)
+    return run_harness(harness, exercises, in_thread=in_thread, sealed=sealed)
+
+
+def run_harness(
+    harness: Harness,
+    exercises: Iterable[Exercise],
+    *,
+    in_thread: bool = False,
+    sealed: bool | None = None,
+) -> list[ExerciseResult]:
+    """Run the tests of ``exercises`` under ``harness`` (see :func:`run_tests`).
+
+    :param harness: the run's plugin: what to test, the reference side, hidden or not.
+    :param exercises: which exercises.
+    :param in_thread: see :func:`run_tests`. Default False.
+    :param sealed: see :func:`run_tests`. Default None.
+    """
+    course = harness.course
     exercises = list(exercises)
     results = {exercise.id: ExerciseResult(exercise) for exercise in exercises}
     paths = []
@@ -112,11 +138,14 @@ def run_tests(
             paths.append(path)
         else:
             results[exercise.id].problem = f"no tests: {path} does not exist"
+        hidden_path = course.hidden_test_path(exercise)
+        if hidden_path is not None and hidden_path.exists():
+            paths.append(hidden_path)
     if paths:
         host = None
-        if sealed is not None and isinstance(source, Path):
-            host = CandidateHost(paths, sealed=sealed)
-        harness = Harness(course, source, progress, host)
+        if sealed is not None and isinstance(harness.source, Path):
+            # The host may import the test modules (hidden ones too) to build servers.
+            host = harness.host = CandidateHost(paths, sealed=sealed)
         _purge_test_modules(course.tests_dir)
         try:
             # The plugin module goes in already registered: the exercise tests'
@@ -135,6 +164,11 @@ def run_tests(
                 target.results.append(test)
         for exercise in exercises:
             result = results[exercise.id]
+            if not harness.hidden:
+                # A release has no hidden tests to count: its recordings say how many.
+                result.hidden_at_grading = max(
+                    harness.hidden_left_out.get(exercise.id, 0), hidden_count(course, exercise)
+                )
             if not result.problem and not result.results:
                 broken = "; ".join(harness.broken) or f"pytest ended with {status!r}"
                 result.problem = f"the tests of exercise {exercise.id} did not run: {broken}"
@@ -148,6 +182,7 @@ def grade(
     exercises: Sequence[Exercise] | None = None,
     progress: Progress | None = None,
     sandbox: SandboxMode = "auto",
+    reference: ReferenceSource | None = None,
 ) -> SubmissionResult:
     """Grade one submission: a notebook file, or a folder of notebooks.
 
@@ -165,10 +200,24 @@ def grade(
         ``"require"``: sealed or refuse; ``"off"``: the submission's code in this
         process (for the course's own tests of the harness). Default ``"auto"``.
     :raises SandboxUnavailable: under ``"require"`` without a working bubblewrap.
+    :param reference: where the reference side comes from. Default: live from
+        ``solutions/`` when the course has it (the instructor's copy), else the
+        recordings (a student release).
     """
     sealed = None if sandbox == "off" else resolve(sandbox)
     started = time.perf_counter()
     if exercises is None:
         exercises = course.exercises if path.is_dir() else course.in_notebook(path.name)
-    results = run_tests(course, exercises, path, progress=progress, sealed=sealed)
+    if reference is None:
+        reference = "live" if course.solutions_dir.is_dir() else "recorded"
+    # Hidden tests are never recorded: they run against the live reference only.
+    results = run_tests(
+        course,
+        exercises,
+        path,
+        progress=progress,
+        sealed=sealed,
+        reference=reference,
+        hidden=reference == "live",
+    )
     return SubmissionResult(str(path), results, time.perf_counter() - started)

@@ -215,6 +215,7 @@ def course_problems(course: Course) -> list[str]:
     for exercise in course.exercises:
         problems.extend(exercise_test_problems(course, exercise))
     test_modules = {exercise.tests for exercise in course.exercises}
+    test_modules |= {exercise.hidden_tests for exercise in course.exercises}
     for path in sorted(course.tests_dir.glob("test_*.py")):
         if path.name not in test_modules:
             problems.append(f"{path.relative_to(course.root)}: no exercise in {MANIFEST} names it")

@@ -26,6 +26,7 @@ from roomkit.course.failures import (
     describe_exception,
 )
 from roomkit.course.implementations import Implementation
+from roomkit.course.recording import RecordedReference, Reference, ReferenceRecorder
 from roomkit.course.remote import RemoteImplementation
 from roomkit.course.scenario import (
     RUN_TIMEOUT,
@@ -51,6 +52,14 @@ __all__ = [
 ]
 
 
+def _named(text: str, sids: dict[str, str]) -> str:
+    """``text`` (a step, a call) with each sid in it written ``<name id>``: sids differ
+    from run to run, and a recording must not."""
+    for sid, name in sids.items():
+        text = text.replace(sid, f"<{name} id>")
+    return text
+
+
 def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
     sids = stage.sids
     return Observed(
@@ -62,10 +71,10 @@ def _observe(stage: Stage, errors: list[HandlerError]) -> Observed:
             for name, client in stage.clients.items()
         },
         answers={
-            name: [(what, normalize(answer, sids)) for what, answer in calls]
+            name: [(_named(what, sids), normalize(answer, sids)) for what, answer in calls]
             for name, calls in stage.answers.items()
         },
-        steps=list(stage.steps),
+        steps=[_named(step, sids) for step in stage.steps],
         errors=list(errors),
     )
 
@@ -108,9 +117,24 @@ async def _run(sio: ObservedServer, scenario: Scenario) -> Observed:
         await server.stop()
 
 
+def _live(reference: Reference) -> Implementation | None:
+    """The implementation to run on the reference side; None when it is replayed."""
+    if isinstance(reference, RecordedReference):
+        return None
+    return reference.implementation if isinstance(reference, ReferenceRecorder) else reference
+
+
+def _reference_run(reference: Reference, run: Awaitable[Observed] | None) -> Awaitable[Observed]:
+    """The reference side: the live ``run`` (kept when recording), or the recording."""
+    if isinstance(reference, RecordedReference):
+        return reference.replay()
+    assert run is not None  # _live gave an implementation to run
+    return reference.keep(run) if isinstance(reference, ReferenceRecorder) else run
+
+
 async def check_against_reference(
     candidate: Implementation,
-    reference: Implementation,
+    reference: Reference,
     install: Install,
     scenario: Scenario,
     *,
@@ -119,7 +143,8 @@ async def check_against_reference(
     """Run ``scenario`` against both implementations and fail on the first differences.
 
     :param candidate: the implementation under test (the ``impl`` fixture).
-    :param reference: the reference (the ``reference`` fixture).
+    :param reference: the reference (the ``reference`` fixture): live, recorded, or
+        recording (see :mod:`roomkit.course.recording`).
     :param install: ``install(implementation, sio)`` sets up a fresh server with
         one implementation's code, e.g. ``lambda impl, sio: impl.register_rooms(sio)``.
     :param scenario: ``async scenario(stage)``: what the clients do.
@@ -134,12 +159,15 @@ async def check_against_reference(
         candidate_run = _run_remote(candidate, install, 0, scenario, timeout)
     else:
         candidate_run = _run(await prepare_server(candidate, install), scenario)
-    try:
-        reference_sio = await prepare_server(reference, install)
-    except ExerciseFailure as error:
-        candidate_run.close()
-        raise BrokenTest(f"the reference cannot be set up: {error}") from None
-    await _judge(candidate_run, _run(reference_sio, scenario), timeout)
+    live = _live(reference)
+    reference_run = None
+    if live is not None:
+        try:
+            reference_run = _run(await prepare_server(live, install), scenario)
+        except ExerciseFailure as error:
+            candidate_run.close()
+            raise BrokenTest(f"the reference cannot be set up: {error}") from None
+    await _judge(candidate_run, _reference_run(reference, reference_run), timeout)
 
 
 async def _run_remote(
@@ -197,6 +225,8 @@ async def _judge(
     if runs["reference"] in pending:
         raise BrokenTest(f"the reference did not finish the scenario within {timeout:g} s")
     reference_error = runs["reference"].exception()
+    if isinstance(reference_error, BrokenTest):  # e.g. a stale recording: already says why
+        raise reference_error
     if reference_error is not None:
         raise BrokenTest(f"the scenario fails against the reference: {reference_error!r}")
     expected = runs["reference"].result()
@@ -272,7 +302,7 @@ async def _run_cluster(
 
 async def check_cluster_against_reference(
     candidate: Implementation,
-    reference: Implementation,
+    reference: Reference,
     build: Build,
     scenario: Scenario,
     *,
@@ -287,7 +317,8 @@ async def check_cluster_against_reference(
     with ``stage.connect(..., server=1)``.
 
     :param candidate: the implementation under test (the ``impl`` fixture).
-    :param reference: the reference (the ``reference`` fixture).
+    :param reference: the reference (the ``reference`` fixture), see
+        :func:`check_against_reference`.
     :param build: see :data:`Build`; called once per server.
     :param scenario: ``async scenario(stage)``: what the clients do.
     :param servers: servers per cluster, at most 8. Default 2.
@@ -297,20 +328,24 @@ async def check_cluster_against_reference(
     remote = isinstance(candidate, RemoteImplementation)
     if isinstance(candidate, RemoteImplementation):
         candidate.load()
+    live = _live(reference)
     async with contextlib.AsyncExitStack() as redis:
         try:
-            # A sealed candidate starts its redis-server in its own sandbox.
-            urls = [
-                await redis.enter_async_context(RedisProcess()) for _ in range(1 + (not remote))
-            ]
+            # A sealed candidate starts its redis-server in its own sandbox; a
+            # recorded reference needs none.
+            wanted = int(not remote) + int(live is not None)
+            urls = [await redis.enter_async_context(RedisProcess()) for _ in range(wanted)]
         except RedisProcessError as error:
             raise BrokenTest(f"this exercise needs redis-server: {error}") from None
         if isinstance(candidate, RemoteImplementation):
             candidate_run = _run_remote(candidate, build, servers, scenario, timeout)
         else:
-            candidate_run = _run_cluster(candidate, build, urls[1].url, servers, scenario)
+            candidate_run = _run_cluster(candidate, build, urls.pop().url, servers, scenario)
+        reference_run = None
+        if live is not None:
+            reference_run = _run_cluster(live, build, urls.pop().url, servers, scenario)
         await _judge(
             candidate_run,
-            _run_cluster(reference, build, urls[0].url, servers, scenario),
+            _reference_run(reference, reference_run),
             timeout,
         )

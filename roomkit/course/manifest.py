@@ -10,6 +10,9 @@ Each ``[[exercises]]`` table describes one exercise::
     hints = ["...", "..."]              # the hints, numbered from 1
     tests = "test_1_1_chat_and_admin.py"  # in tests/exercises/
     points = 1                          # optional, default 1
+    hidden_tests = "test_1_1_more.py"   # optional: a test module run only at grading
+    hidden_cover = "..."                # optional: what the hidden tests cover, one line
+    test_points = { test_x = 2 }        # optional: a test's share of points (default 1)
     hint_for = { test_admin_needs_the_token = 2 }  # optional: test function -> its hint
 
 A failed check shows the hints tied to the failing tests (``hint_for``), one
@@ -39,6 +42,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "MANIFEST",
+    "RELEASE_MANIFEST",
     "Course",
     "Exercise",
     "ManifestError",
@@ -48,12 +52,14 @@ __all__ = [
 ]
 
 MANIFEST = Path("solutions") / "exercises.toml"
+# A student release has no solutions/: its manifest sits at the course's root.
+RELEASE_MANIFEST = Path("exercises.toml")
 
 _ID = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")  # "3.5", never "3.05" or "03.5"
 _NOTEBOOK = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 _TESTS = re.compile(r"^test_[a-z0-9_]+\.py$")
 _REQUIRED = {"id", "title", "notebook", "defines", "hints", "tests"}
-_OPTIONAL = {"points", "hint_for"}
+_OPTIONAL = {"points", "hint_for", "hidden_tests", "hidden_cover", "test_points"}
 
 
 class ManifestError(RoomkitError):
@@ -80,6 +86,12 @@ class Exercise:
     :param points: what the exercise is worth in a grade. Default 1.
     :param hint_for: ``(test function name, hint number)`` pairs: the hint (numbered
         from 1) that helps with a failure of that test. Default: none.
+    :param hidden_tests: a test module in ``tests/exercises/`` whose tests all run only
+        at grading, or ``""``. Default ``""``.
+    :param hidden_cover: what the hidden tests cover, in one line for the learner.
+        Default ``""``.
+    :param test_points: ``(test function name, share)`` pairs: a test's share of
+        ``points`` (tests not listed have share 1). Default: equal shares.
     """
 
     id: str
@@ -90,6 +102,9 @@ class Exercise:
     tests: str
     points: float = 1.0
     hint_for: tuple[tuple[str, int], ...] = ()
+    hidden_tests: str = ""
+    hidden_cover: str = ""
+    test_points: tuple[tuple[str, float], ...] = ()
 
     def hints_for(self, tests: Sequence[str]) -> list[str]:
         """The hints tied to ``tests`` (test function names), in the order of the
@@ -97,6 +112,10 @@ class Exercise:
         ties = dict(self.hint_for)
         numbers = dict.fromkeys(ties[test] for test in tests if test in ties)
         return [self.hints[number - 1] for number in numbers]
+
+    def test_share(self, test_name: str) -> float:
+        """The share of ``points`` of test function ``test_name`` (1 unless listed)."""
+        return dict(self.test_points).get(test_name, 1.0)
 
     @property
     def tag(self) -> str:
@@ -139,8 +158,13 @@ class Course:
 
     @property
     def manifest_path(self) -> Path:
-        """``solutions/exercises.toml``."""
-        return self.root / MANIFEST
+        """``solutions/exercises.toml``, or a release's ``exercises.toml``."""
+        return _manifest_in(self.root) or self.root / MANIFEST
+
+    @property
+    def expected_dir(self) -> Path:
+        """``notebooks/.expected/``: what the reference's clients observed, per exercise."""
+        return self.notebooks_dir / ".expected"
 
     def exercise(self, exercise_id: str) -> Exercise:
         """The exercise with id ``exercise_id``.
@@ -161,9 +185,23 @@ class Course:
         """Where ``exercise``'s test module is."""
         return self.tests_dir / exercise.tests
 
+    def hidden_test_path(self, exercise: Exercise) -> Path | None:
+        """Where ``exercise``'s hidden test module is, when it has one."""
+        return self.tests_dir / exercise.hidden_tests if exercise.hidden_tests else None
+
+
+def _manifest_in(directory: Path) -> Path | None:
+    """The manifest of the course in ``directory``: ``solutions/exercises.toml``, else a
+    release's ``exercises.toml``; None when neither exists."""
+    for candidate in (MANIFEST, RELEASE_MANIFEST):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    return None
+
 
 def find_course_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` that holds ``solutions/exercises.toml``.
+    """The nearest directory at or above ``start`` that holds ``solutions/exercises.toml``
+    (or, in a student release, ``exercises.toml``).
 
     :param start: where to look from. Default: the current directory, then (for
         kernels started elsewhere) the directory this package was installed from.
@@ -173,7 +211,7 @@ def find_course_root(start: Path | None = None) -> Path:
     for first in starts:
         first = first.resolve()
         for directory in (first, *first.parents):
-            if (directory / MANIFEST).is_file():
+            if _manifest_in(directory) is not None:
                 return directory
     where = " or ".join(str(first) for first in starts)
     raise ManifestError(f"no {MANIFEST} found at or above {where}")
@@ -186,7 +224,7 @@ def load_course(root: Path | None = None) -> Course:
     :raises ManifestError: listing every problem found in the file.
     """
     root = find_course_root() if root is None else root
-    path = root / MANIFEST
+    path = _manifest_in(root) or root / MANIFEST
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -267,6 +305,17 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
             f"{where}: hint_for must map test function names to hint numbers (1 to the "
             "number of hints), e.g. hint_for = { test_admin_needs_the_token = 2 }"
         )
+    hidden_tests, hidden_cover = table.get("hidden_tests", ""), table.get("hidden_cover", "")
+    test_points = table.get("test_points", {})
+    if not isinstance(hidden_tests, str) or (hidden_tests and not _TESTS.match(hidden_tests)):
+        problems.append(f"{where}: hidden_tests must be a file name like 'test_1_2_more.py'")
+    if not isinstance(hidden_cover, str) or "\n" in hidden_cover:
+        problems.append(f"{where}: hidden_cover must be one line of text")
+    if not isinstance(test_points, dict) or not all(
+        isinstance(share, (int, float)) and not isinstance(share, bool) and share > 0
+        for share in test_points.values()
+    ):
+        problems.append(f"{where}: test_points must map test names to positive numbers")
     if len(problems) > found:
         return None
     return Exercise(
@@ -278,6 +327,9 @@ def _exercise(table: Any, where: str, problems: list[str]) -> Exercise | None:
         tests=tests,
         points=float(points),
         hint_for=tuple(sorted(hint_for.items())),
+        hidden_tests=hidden_tests,
+        hidden_cover=hidden_cover,
+        test_points=tuple((name, float(share)) for name, share in test_points.items()),
     )
 
 
@@ -290,11 +342,11 @@ def _strings(value: Any) -> bool:
 
 
 def _check_together(exercises: list[Exercise], problems: list[str]) -> None:
-    for field_name in ("id", "tests"):
-        seen: set[str] = set()
-        for exercise in exercises:
+    seen: set[str] = set()
+    for exercise in exercises:
+        for field_name in ("id", "tests", "hidden_tests"):
             value = getattr(exercise, field_name)
-            if value in seen:
+            if value and value in seen:
                 problems.append(f"{field_name} {value!r} is used by more than one exercise")
             seen.add(value)
     for before, after in itertools.pairwise(exercises):

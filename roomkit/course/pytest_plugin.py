@@ -31,19 +31,31 @@ from roomkit.course.implementations import (
     reference,
 )
 from roomkit.course.manifest import Course, Exercise, find_course_root, load_course
+from roomkit.course.recording import (
+    RecordedReference,
+    Reference,
+    ReferenceRecorder,
+    ReferenceSource,
+    scenario_key,
+)
 from roomkit.course.remote import CandidateHost, RemoteImplementation
 from roomkit.course.results import Outcome, TestResult
 
 __all__ = [
     "HARNESS",
+    "HIDDEN_MARK",
     "TEST_TIME_LIMIT",
     "Harness",
     "Progress",
     "bound_in_time",
     "describe_test",
     "impl",
+    "is_hidden",
     "reference_impl",
 ]
+
+# @pytest.mark.hidden on a test (or ``pytestmark`` on a module): run at grading only.
+HIDDEN_MARK = "hidden"
 
 TEST_TIME_LIMIT = 15.0
 
@@ -84,6 +96,9 @@ class Harness:
     :param progress: called with each test's result as it completes, or None.
     :param host: where a submission's code runs (a notebook or folder ``source``
         only), or None to run it in this process. Default None.
+    :param reference: where the reference side comes from. Default ``"live"``.
+    :param hidden: run the hidden tests too; else they are deselected and counted
+        in :attr:`hidden_left_out`. Default True.
     """
 
     def __init__(
@@ -92,14 +107,46 @@ class Harness:
         source: Source,
         progress: Progress | None,
         host: CandidateHost | None = None,
+        *,
+        reference: ReferenceSource = "live",
+        hidden: bool = True,
     ) -> None:
         self.course = course
         self.source = source
         self.progress = progress
         self.host = host
+        self.reference = reference
+        self.hidden = hidden
         self.results: dict[str, TestResult] = {}
         self.broken: list[str] = []
+        self.hidden_left_out: dict[str, int] = {}
+        self.recorders: dict[str, dict[str, ReferenceRecorder]] = {}
         self._loaded: dict[str, Implementation] = {}
+
+    def reference_side(self, exercise: Exercise, key: str) -> Reference:
+        """The reference side of test ``key`` of ``exercise``, as :attr:`reference` says."""
+        if self.reference == "recorded":
+            return RecordedReference.load(self.course, exercise, key)
+        live = reference(self.course, exercise)
+        if self.reference == "record":
+            recorder = ReferenceRecorder(live)
+            self.recorders.setdefault(exercise.id, {})[key] = recorder
+            return recorder
+        return live
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if self.hidden:
+            return
+        left_out = [item for item in items if is_hidden(item, self.course)]
+        for item in left_out:
+            exercise_id = str(getattr(getattr(item, "module", None), "EXERCISE", "?"))
+            self.hidden_left_out[exercise_id] = self.hidden_left_out.get(exercise_id, 0) + 1
+        if left_out:
+            items[:] = [item for item in items if item not in left_out]
+            config.hook.pytest_deselected(items=left_out)
 
     def implementation(self, exercise: Exercise) -> Implementation:
         """The candidate for ``exercise``, loaded once per run."""
@@ -146,11 +193,20 @@ class Harness:
             else:
                 kind, message = _outcome(error)
             self.results[item.nodeid] = TestResult(
-                exercise_id, describe_test(item), kind, message, test_id=item.nodeid
+                exercise_id,
+                describe_test(item),
+                kind,
+                message,
+                test_id=item.nodeid,
+                hidden=is_hidden(item, self.course),
             )
         elif report.when == "call" and report.passed:
             self.results[item.nodeid] = TestResult(
-                exercise_id, describe_test(item), Outcome.PASSED, test_id=item.nodeid
+                exercise_id,
+                describe_test(item),
+                Outcome.PASSED,
+                test_id=item.nodeid,
+                hidden=is_hidden(item, self.course),
             )
         if report.when == "teardown" and self.progress is not None:
             result = self.results.get(item.nodeid)
@@ -163,6 +219,14 @@ class Harness:
 
 
 HARNESS = pytest.StashKey[Harness]()
+
+
+def is_hidden(item: pytest.Item, course: Course) -> bool:
+    """Whether ``item`` is a hidden test: marked ``hidden``, or in a module that an
+    exercise's ``hidden_tests`` names."""
+    if item.get_closest_marker(HIDDEN_MARK) is not None:
+        return True
+    return any(item.path.name == exercise.hidden_tests for exercise in course.exercises)
 
 
 def _course_and_exercise(request: pytest.FixtureRequest) -> tuple[Course, Exercise]:
@@ -194,9 +258,18 @@ def impl(request: pytest.FixtureRequest) -> Implementation:
 
 
 @pytest.fixture(name="reference")
-def reference_impl(request: pytest.FixtureRequest) -> Implementation:
-    """The reference implementation of the requesting module's exercise."""
-    return reference(*_course_and_exercise(request))
+def reference_impl(request: pytest.FixtureRequest) -> Reference:
+    """The reference side of the requesting test: the grading run's choice (live,
+    recorded, recording), else the live reference."""
+    course, exercise = _course_and_exercise(request)
+    harness = request.config.stash.get(HARNESS, None)
+    if harness is not None:
+        return harness.reference_side(exercise, scenario_key(request.path.name, request.node.name))
+    return reference(course, exercise)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{HIDDEN_MARK}: a test run only at grading, never shown")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

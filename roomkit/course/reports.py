@@ -16,6 +16,7 @@ __all__ = [
     "chosen_hints",
     "decisive_lines",
     "first_hint",
+    "hidden_line",
     "render_check",
     "render_table",
     "to_json",
@@ -59,12 +60,15 @@ def render_check(result: ExerciseResult, seconds: float, *, hints: int = 0) -> s
     if result.passed:
         cheer = _ENCOURAGEMENT[sum(map(ord, exercise.id)) % len(_ENCOURAGEMENT)]
         lines.append(f"All {result.tests} checks passed in {seconds:.2f} s. {cheer}")
-        return "\n".join(lines)
-    lines.append(
-        f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
-    )
-    for hint in chosen_hints(result, hints):
-        lines.append(f"Hint {exercise.hints.index(hint) + 1} of {len(exercise.hints)}: {hint}")
+    else:
+        lines.append(
+            f"{result.tests - result.failed} of {result.tests} checks passed in {seconds:.2f} s."
+        )
+        for hint in chosen_hints(result, hints):
+            number = exercise.hints.index(hint) + 1
+            lines.append(f"Hint {number} of {len(exercise.hints)}: {hint}")
+    if result.hidden_at_grading:
+        lines.append(hidden_line(result))
     return "\n".join(lines)
 
 
@@ -89,6 +93,14 @@ def chosen_hints(result: ExerciseResult, count: int) -> list[str]:
 def first_hint(result: ExerciseResult) -> str:
     """The one hint the grade table shows under a failed exercise."""
     return (chosen_hints(result, 1) or list(result.exercise.hints))[0]
+
+
+def hidden_line(result: ExerciseResult) -> str:
+    """``N more checks run at grading (they cover: ...)``: what a learner may know of
+    the hidden tests, their number and the instructor's one-line description."""
+    count = result.hidden_at_grading
+    cover = result.exercise.hidden_cover or "more cases of this exercise"
+    return f"{count} more check{'s' if count > 1 else ''} run at grading (they cover: {cover})"
 
 
 def render_table(submission: SubmissionResult, *, messages: bool = True) -> str:

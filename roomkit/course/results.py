@@ -32,6 +32,7 @@ class TestResult:
     :param outcome: passed, failed or timed out.
     :param message: why it did not pass, for the learner. Default ``""``.
     :param test_id: the test's pytest node id, for instructors. Default ``""``.
+    :param hidden: a hidden test: run at grading only, never shown before. Default False.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -41,11 +42,17 @@ class TestResult:
     outcome: Outcome
     message: str = ""
     test_id: str = ""
+    hidden: bool = False
 
     @property
     def passed(self) -> bool:
         """Whether the test passed."""
         return self.outcome is Outcome.PASSED
+
+    @property
+    def function(self) -> str:
+        """The test function's name (with its parameters), from :attr:`test_id`."""
+        return self.test_id.rsplit("::", 1)[-1]
 
 
 @dataclass
@@ -56,11 +63,14 @@ class ExerciseResult:
     :param results: one per test, in file order.
     :param problem: why its tests could not run at all (e.g. the module is
         missing). Default ``""``.
+    :param hidden_at_grading: how many hidden tests were left out of this run
+        (``await check``) and run only at grading. Default 0.
     """
 
     exercise: Exercise
     results: list[TestResult] = field(default_factory=list)
     problem: str = ""
+    hidden_at_grading: int = 0
 
     @property
     def tests(self) -> int:
@@ -77,12 +87,25 @@ class ExerciseResult:
         """Every test ran and passed."""
         return not self.problem and self.tests > 0 and self.failed == 0
 
+    def test_points(self, test: TestResult) -> float:
+        """What ``test`` is worth: its share (``test_points`` in the manifest, default
+        1) of the exercise's points, to two decimals."""
+        shares = sum(self.exercise.test_share(result.function) for result in self.results)
+        if not shares:
+            return 0.0
+        return round(self.exercise.points * self.exercise.test_share(test.function) / shares, 2)
+
     @property
     def score(self) -> float:
-        """``points`` times the share of tests passed, to two decimals."""
+        """``points`` times the shares of the tests passed (equal by default), to two
+        decimals."""
         if self.problem or not self.tests:
             return 0.0
-        return round(self.exercise.points * (self.tests - self.failed) / self.tests, 2)
+        shares = sum(self.exercise.test_share(result.function) for result in self.results)
+        earned = sum(
+            self.exercise.test_share(result.function) for result in self.results if result.passed
+        )
+        return round(self.exercise.points * earned / shares, 2)
 
     @property
     def messages(self) -> list[str]:
