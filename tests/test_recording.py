@@ -93,7 +93,8 @@ def test_a_hidden_test_changes_the_grade_but_not_the_check(tmp_path: Path) -> No
         "import asyncio\n"
         "from roomkit.course.check import check\n"
         f"names = {{}}\nexec({('import socketio' + chr(10) + EMPTY_IS_NOTHING)!r}, names)\n"
-        "report = asyncio.run(check('9.1', namespace=names))\n"
+        "async def checked():\n    return await check('9.1', namespace=names)\n"
+        "report = asyncio.run(checked())\n"
         "print('PASSED', report.passed, report.tests)\n"
     )
     checked = subprocess.run(
@@ -136,8 +137,8 @@ def test_the_recorded_reference_judges_without_solutions(tmp_path: Path) -> None
     bob, cy = json.loads((tmp_path / "grade.json").read_text())["submissions"]
     assert bob["exercises"][0]["messages"] == [
         "echo answers with the text: ann's 'echo' 'hi' should be answered 'hi' (as with the "
-        "reference); your server answered 'HI'\nScenario: ann connects to /; ann emits 'echo' "
-        "'hi' (with ack)"
+        "reference); your server answered 'HI'\nScenario (a client connects with auth "
+        "{'name': <its name>} unless shown): ann connects to /; ann emits 'echo' 'hi' (with ack)"
     ]
     assert cy["exercises"][0]["passed"]
 

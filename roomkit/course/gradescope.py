@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import stat
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,16 @@ def gradescope_results(
     }
 
 
-def write_results(submission: SubmissionResult, path: Path, *, show_hidden: bool = False) -> None:
-    """Write :func:`gradescope_results` to ``path``."""
-    document = gradescope_results(submission, show_hidden=show_hidden)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+def write_results(
+    submission: SubmissionResult, target: str | Path, *, show_hidden: bool = False
+) -> None:
+    """Write :func:`gradescope_results` to file ``target``, or to standard output for ``"-"``."""
+    text = json.dumps(gradescope_results(submission, show_hidden=show_hidden), indent=2) + "\n"
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        Path(target).write_text(text, encoding="utf-8")
 
 
 def _add(bundle: zipfile.ZipFile, path: Path, name: str, *, executable: bool = False) -> None:

@@ -75,9 +75,11 @@ def write_record(row: Row) -> str:
                         "outcome": test.outcome.value,
                         "message": test.message,
                         "test_id": test.test_id,
+                        "hidden": test.hidden,
                     }
                     for test in result.results
                 ],
+                "hidden_at_grading": result.hidden_at_grading,
             }
             for result in row.result.exercises
         ],
@@ -90,6 +92,12 @@ def write_record(row: Row) -> str:
 def _string(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise BadRecord(f"{what} is not a string")
+    return value
+
+
+def _boolean(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRecord(f"{what} is not true or false")
     return value
 
 
@@ -111,12 +119,17 @@ def _exercise(course: Course, entry: Any) -> ExerciseResult:
                 Outcome(test["outcome"]),
                 _string(test["message"], "a test message"),
                 _string(test["test_id"], "a test id"),
+                hidden=_boolean(test["hidden"], "a hidden flag"),
             )
             for test in entry["tests"]
         ]
+        hidden_at_grading = entry["hidden_at_grading"]
+        if isinstance(hidden_at_grading, bool) or not isinstance(hidden_at_grading, int):
+            raise BadRecord("a hidden test count is not a number")
     except (KeyError, TypeError, ValueError) as error:
         raise BadRecord(f"an exercise entry is malformed: {error!r}") from None
-    return ExerciseResult(exercise, tests, _string(entry.get("problem", ""), "a problem"))
+    problem = _string(entry.get("problem", ""), "a problem")
+    return ExerciseResult(exercise, tests, problem, hidden_at_grading)
 
 
 def read_record(course: Course, line: str, expected: Sequence[str] | None = None) -> Row:
