@@ -206,7 +206,9 @@ def test_wrong_answers_are_caught_with_a_message_that_says_why(tmp_path: Path) -
         exercises = [argument for wrong in group for argument in ("--exercise", wrong.exercise)]
         command = [sys.executable, "-m", "roomkit", "grade", str(folder), "--quiet"]
         command += [*exercises, "--json", str(tmp_path / f"learner{number}.json")]
-        runs.append((group, number, subprocess.Popen(command, cwd=REPO)))
+        # Each run's results file of its own, outside the repository.
+        command += ["--root", str(REPO), "--results", str(tmp_path / f"learner{number}.jsonl")]
+        runs.append((group, number, subprocess.Popen(command, cwd=tmp_path)))
     for group, number, process in runs:
         assert process.wait(timeout=240) == 1
         graded = json.loads((tmp_path / f"learner{number}.json").read_text())
