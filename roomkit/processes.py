@@ -118,6 +118,13 @@ class ChildProcess:
         """The child in a few words, for error messages (subclasses name it)."""
         return self.command()[0]
 
+    def on_line(self, line: str) -> None:
+        """Called with every line the child prints, before and after the ready line.
+
+        Default: nothing (:attr:`log` keeps the last lines). A subclass that must
+        keep the whole output, such as the benchmarks' server logs, writes it here.
+        """
+
     @property
     def running(self) -> bool:
         """Whether the child has been started and has not exited."""
@@ -163,6 +170,7 @@ class ChildProcess:
                 raise self.error(f"it exited with status {await self.process.wait()}")
             line = raw.decode(errors="replace").rstrip()
             self.log.append(line)
+            self.on_line(line)
             if self.ready_line in line:
                 return
 
@@ -171,6 +179,7 @@ class ChildProcess:
         while raw := await output.readline():
             line = raw.decode(errors="replace").rstrip()
             self.log.append(line)
+            self.on_line(line)
             if self.label is not None:
                 print(f"[{self.label}] {line}", flush=True)
 
