@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.config import Config
 from benchmarks.kernel import Kernel, running_kernel
-from benchmarks.scenarios import Config
 from benchmarks.servers import REPO
 
 __all__ = ["feedback", "kernel_checks", "probe_checks"]

@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.config import Config
 from benchmarks.feedback import _run
-from benchmarks.scenarios import Config
 from benchmarks.servers import REPO
 
 __all__ = ["probe", "sealed_grading", "section"]
