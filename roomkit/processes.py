@@ -119,11 +119,8 @@ class ChildProcess:
         return self.command()[0]
 
     def on_line(self, line: str) -> None:
-        """Called with every line the child prints, before and after the ready line.
-
-        Default: nothing (:attr:`log` keeps the last lines). A subclass that must
-        keep the whole output, such as the benchmarks' server logs, writes it here.
-        """
+        """Called with every line the child prints, ready line included; default nothing
+        (:attr:`log` keeps the last lines; the benchmarks' servers write them all to a file)."""
 
     @property
     def running(self) -> bool:
