@@ -24,7 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import Config, client_cost, fanout, memory, scaleout
+from benchmarks.config import Config
+from benchmarks.scenarios import client_cost, fanout, memory, scaleout
 from benchmarks.servers import REPO, SERVER_KINDS, node_available
 
 __all__ = ["SCENARIOS", "main", "run"]

@@ -74,7 +74,12 @@ def main() -> None:
         import uvloop
 
         loop = uvloop.new_event_loop()
-    web.run_app(build_app(args.fanout), host="127.0.0.1", port=args.port, print=None, loop=loop)
+
+    def announce(_message: str) -> None:
+        # The line benchmarks.servers waits for: the port accepts connections now.
+        print(f"bare python-socketio serving on http://127.0.0.1:{args.port}", flush=True)
+
+    web.run_app(build_app(args.fanout), host="127.0.0.1", port=args.port, print=announce, loop=loop)
 
 
 if __name__ == "__main__":

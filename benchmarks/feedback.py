@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.config import Config
 from benchmarks.kernel import Kernel, running_kernel
-from benchmarks.scenarios import Config
 from benchmarks.servers import REPO
 
-__all__ = ["feedback", "kernel_checks", "probe_checks"]
+__all__ = ["feedback", "kernel_checks", "probe_checks", "run_to_end"]
 
 CHECK_DEADLINE = 90.0  # per check, on top of check's own 60 s limit
 GRADE_DEADLINE = 600.0
@@ -134,7 +134,13 @@ def kernel_checks(runs: int = KERNEL_RUNS) -> dict[str, Any]:
     return out
 
 
-async def _run(argv: list[str], deadline: float) -> tuple[int | None, str, float]:
+async def run_to_end(argv: list[str], deadline: float) -> tuple[int | None, str, float]:
+    """Run ``argv`` in the repository to its end; (status, output, seconds).
+
+    A command that runs to completion and whose output is the result, unlike the
+    long-lived children of :mod:`roomkit.processes`; None and "timed out" when it
+    takes longer than ``deadline`` seconds (it is killed).
+    """
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -162,14 +168,14 @@ async def feedback(config: Config) -> dict[str, Any]:
     # Other work on the machine slows every figure here: say how busy it was.
     load_average = round(os.getloadavg()[0], 2)
     deadline = min(config.timeout * 10, 60.0 + CHECK_DEADLINE * 2 * len(exercises))
-    status, output, _ = await _run([sys.executable, "-m", "benchmarks.feedback"], deadline)
+    status, output, _ = await run_to_end([sys.executable, "-m", "benchmarks.feedback"], deadline)
     if status != 0:
         return {"available": False, "reason": f"the check probe failed: {output[-500:]}"}
     checks = json.loads(output.strip().splitlines()[-1])
     out: dict[str, Any] = {"available": True, "load_average": load_average, "checks": checks}
     out["kernel"] = await asyncio.to_thread(kernel_checks, 1 if config.runs == 1 else KERNEL_RUNS)
     roomkit = shutil.which("roomkit", path=str(Path(sys.executable).parent)) or "roomkit"
-    status, output, _ = await _run([roomkit, "grade", "--help"], 30.0)
+    status, output, _ = await run_to_end([roomkit, "grade", "--help"], 30.0)
     if status != 0:
         out["grade"] = {"available": False, "reason": "`roomkit grade` does not exist yet"}
         return out
@@ -177,7 +183,7 @@ async def feedback(config: Config) -> dict[str, Any]:
     notebooks = sorted(solutions.glob("*.ipynb"))
     with tempfile.TemporaryDirectory(prefix="roomkit-grade-") as scratch:
         report = Path(scratch) / "grade.json"
-        status, output, seconds = await _run(
+        status, output, seconds = await run_to_end(
             [
                 *(roomkit, "grade", "--quiet", "--json", str(report), str(solutions)),
                 *("--results", str(Path(scratch) / "grade.jsonl")),

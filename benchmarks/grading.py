@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import Config
+from benchmarks.config import Config
 from benchmarks.servers import REPO
 
 __all__ = ["grading", "main"]

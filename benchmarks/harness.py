@@ -21,9 +21,10 @@ from typing import Any
 import aiohttp
 import psutil
 
-from benchmarks.clients import RawClient, Tally
 from benchmarks.loadgen import Worker
+from benchmarks.raw_client import RawClient
 from benchmarks.servers import ServerProcess
+from benchmarks.tally import Tally
 from benchmarks.wire import burst_text
 
 __all__ = ["BurstResult", "Room", "median", "percentile"]
@@ -168,7 +169,7 @@ class Room:
 
         :param workers: load-generator processes to spread the receivers over.
         :param cpu: the core the load generator is pinned to; None: anywhere.
-        :param client_kind: ``raw`` or ``socketio`` (see :mod:`benchmarks.clients`).
+        :param client_kind: ``frame``, ``raw`` or ``socketio`` (see :mod:`benchmarks.clients`).
         :param worker_loop: the load generator's event loop, ``asyncio`` or ``uvloop``.
         :param join: join the room; False leaves the clients idle in ``/chat``.
         :param timeout: seconds allowed for connecting everyone.

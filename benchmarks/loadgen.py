@@ -33,8 +33,9 @@ from typing import Any
 import aiohttp
 import psutil
 
-from benchmarks.clients import BenchClient, Tally, make_client
+from benchmarks.clients import make_client
 from benchmarks.servers import REPO, pinned
+from benchmarks.tally import BenchClient, Tally
 
 __all__ = ["Worker", "main"]
 

@@ -33,6 +33,9 @@ io.of("/chat").on("connection", (socket) => {
   });
 });
 
-httpServer.listen(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${port}`));
+// benchmarks/servers.py waits for this line: the port accepts connections now.
+httpServer.listen(port, "127.0.0.1", () =>
+  console.log(`node socket.io serving on http://127.0.0.1:${port}`),
+);
 process.on("SIGTERM", () => process.exit(0));
 process.on("SIGINT", () => process.exit(0));

@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.config import Config
 from benchmarks.harness import Room, median
-from benchmarks.scenarios import Config, py_spy
 from benchmarks.servers import SERVER_KINDS, ServerKind, ServerProcess
 
-__all__ = ["profile", "summarise"]
+__all__ = ["profile", "py_spy", "summarise"]
 
 GARBAGE_COLLECTOR = "cyclic garbage collector"
 # Native leaf functions that are system calls: (what, function name fragments).
@@ -154,6 +156,14 @@ def summarise(path: Path, us_per_message: float, top: int = 12) -> dict[str, Any
     }
 
 
+def py_spy() -> str | None:
+    """The py-spy executable next to this Python or on PATH, if any."""
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("py-spy")
+
+
 async def _profile_one(
     spy: str, kind: ServerKind, config: Config, client_kind: str
 ) -> dict[str, Any]:
@@ -167,7 +177,7 @@ async def _record(
     receivers = max(config.sizes)
     messages = max(10, round(config.deliveries / receivers))
     timeout = config.burst_timeout(messages * receivers)
-    server = ServerProcess.start(kind, cpu=config.server_cpu, log_dir=config.log_dir)
+    server = await ServerProcess.start(kind, cpu=config.server_cpu, log_dir=config.log_dir)
     try:
         room = await Room.open(
             [server],
@@ -187,7 +197,7 @@ async def _record(
                 if result.delivered:
                     cost.append(server_cpu * result.seconds / result.delivered * 1e6)
             recorder = await asyncio.create_subprocess_exec(
-                *[spy, "record", "--pid", str(server.process.pid), "--native", "--rate", "100"],
+                *[spy, "record", "--pid", str(server.pid), "--native", "--rate", "100"],
                 *["--duration", f"{max(1, round(config.profile_seconds))}"],
                 *["--format", "raw", "--output", str(samples_file)],
                 stdout=asyncio.subprocess.DEVNULL,
@@ -207,7 +217,7 @@ async def _record(
         finally:
             await room.close()
     finally:
-        server.stop()
+        await server.stop()
     return _read_samples(samples_file, recorder.returncode, median(cost)) | {
         "server": kind.name,
         "receivers": receivers,

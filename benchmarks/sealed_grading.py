@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.feedback import _run
-from benchmarks.scenarios import Config
+from benchmarks.config import Config
+from benchmarks.feedback import run_to_end
 from benchmarks.servers import REPO
 
 __all__ = ["probe", "sealed_grading", "section"]
@@ -98,7 +98,7 @@ async def sealed_grading(config: Config) -> dict[str, Any]:
     """Run the probe in a fresh process; see the module docstring."""
     runs = max(1, min(config.runs, 3))
     argv = [sys.executable, "-m", "benchmarks.sealed_grading", str(runs)]
-    status, output, _ = await _run(argv, min(DEADLINE, config.timeout * 30))
+    status, output, _ = await run_to_end(argv, min(DEADLINE, config.timeout * 30))
     if status != 0:
         return {"available": False, "reason": f"the probe failed: {output[-500:]}"}
     return {"available": True, **json.loads(output.strip().splitlines()[-1])}

@@ -2,33 +2,33 @@
 
 Every server is a separate process listening on 127.0.0.1, started with
 ``taskset -c <cpu>`` when ``taskset`` exists, so that it has a core of its own
-and the load generator has the other.
+and the load generator has the other. Its life cycle (start, wait until ready,
+drain its output, stop) is :class:`roomkit.processes.ChildProcess`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
+
+from roomkit.processes import ChildProcess, free_port
 
 __all__ = [
     "ADMIN_TOKEN",
     "HERE",
+    "READY_LINE",
     "REPO",
     "SERVER_KINDS",
     "ServerKind",
     "ServerProcess",
-    "free_port",
     "node_available",
     "pinned",
     "uvloop_available",
@@ -38,14 +38,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ADMIN_TOKEN = "benchmark-admin-token"
 READY_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+# What every server kind prints once it accepts connections (``roomkit serve``:
+# "roomkit serving on http://...", the bare and Node servers alike).
+READY_LINE = "serving on http://"
 
 
 def pinned(argv: Sequence[str], cpu: int | None) -> list[str]:
@@ -149,32 +144,67 @@ SERVER_KINDS = {
 }
 
 
-@dataclass
-class ServerProcess:
-    """A running server process.
+class ServerProcess(ChildProcess):
+    """A server under test, as a child process (see :class:`roomkit.processes.ChildProcess`).
+
+    Build it with :meth:`start`. Every server kind prints a line with
+    :data:`READY_LINE` once its port accepts connections; everything it prints
+    goes to ``log_path`` too, kept for a scenario that fails.
 
     :param kind: what it runs.
     :param port: its port on 127.0.0.1.
-    :param process: the OS process.
+    :param cpu: the core it is pinned to; None leaves it to the OS.
     :param log_path: the file its stdout and stderr go to.
+    :param redis_url: the Redis it shares rooms through (roomkit only).
     """
 
-    kind: ServerKind
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    _ps: psutil.Process = field(init=False, repr=False)
+    ready_line = READY_LINE
 
-    def __post_init__(self) -> None:
-        self._ps = psutil.Process(self.process.pid)
+    def __init__(
+        self,
+        kind: ServerKind,
+        *,
+        port: int,
+        cpu: int | None,
+        log_path: Path,
+        redis_url: str | None = None,
+    ) -> None:
+        # Its own session: a Ctrl-C in the terminal reaches only the coordinator.
+        super().__init__(start_timeout=READY_TIMEOUT, stop_timeout=5.0, new_session=True)
+        self.kind = kind
+        self.port = port
+        self.cpu = cpu
+        self.log_path = log_path
+        self.redis_url = redis_url
+        self._log_file: BinaryIO | None = None
+        self._ps: psutil.Process | None = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return pinned(self.kind.argv(self.port, self.redis_url), self.cpu)
+
+    def environment(self) -> dict[str, str]:
+        # PYTHONPATH: ``python -m benchmarks.bare_server`` from any working directory.
+        return dict(os.environ, ROOMKIT_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONPATH=str(REPO))
+
+    def describe(self) -> str:
+        return f"{self.kind.name} on port {self.port}"
+
+    def _open_log(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log_path.open("wb")
+
+    def on_line(self, line: str) -> None:
+        if self._log_file is not None:
+            self._log_file.write(line.encode() + b"\n")
+            self._log_file.flush()
+
     @classmethod
-    def start(
+    async def start(
         cls,
         kind: ServerKind,
         *,
@@ -182,7 +212,6 @@ class ServerProcess:
         log_dir: Path,
         redis_url: str | None = None,
         port: int | None = None,
-        wrap: Sequence[str] = (),
     ) -> ServerProcess:
         """Start ``kind`` pinned to ``cpu`` and return once it accepts connections.
 
@@ -190,76 +219,41 @@ class ServerProcess:
         :param log_dir: where its stdout/stderr go (``<name>-<port>.log``).
         :param redis_url: the Redis to share rooms through (roomkit only). Default None.
         :param port: the port; default a free one.
-        :param wrap: a command to run it under (e.g. a profiler). Default none.
-        :raises RuntimeError: when it exits or does not listen within 20 s.
+        :raises ChildProcessError: when it exits or is not ready within 20 s.
         """
         port = port or free_port()
-        env = dict(os.environ, ROOMKIT_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONPATH=str(REPO))
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"{kind.name}-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                pinned([*wrap, *kind.argv(port, redis_url)], cpu),
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = cls(kind, port, process, log_path)
+        server = cls(
+            kind,
+            port=port,
+            cpu=cpu,
+            log_path=log_dir / f"{kind.name}-{port}.log",
+            redis_url=redis_url,
+        )
+        server._open_log()
         try:
-            server._wait_listening(READY_TIMEOUT)
+            await server.spawn()
         except BaseException:
-            server.stop()
+            await server.stop()
             raise
+        assert server.pid is not None
+        server._ps = psutil.Process(server.pid)
         return server
 
-    def _wait_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.kind.name} exited with {self.process.returncode}: {self.log_tail()}"
-                )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
-                return
-            time.sleep(0.05)  # polling a port another process opens; bounded by deadline
-        raise RuntimeError(f"{self.kind.name} did not listen within {timeout:g} s")
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The last lines of its output, for error messages."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
     def rss(self) -> int:
-        """Resident memory, in bytes (its process tree when wrapped by a profiler)."""
-        return int(self.served_process().memory_info().rss)
+        """Resident memory, in bytes."""
+        assert self._ps is not None
+        return int(self._ps.memory_info().rss)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
-        times = self.served_process().cpu_times()
+        assert self._ps is not None
+        times = self._ps.cpu_times()
         return float(times.user + times.system)
 
-    def served_process(self) -> psutil.Process:
-        """The process that runs the server (the profiler's child when wrapped)."""
-        children = self._ps.children(recursive=True)
-        return children[-1] if children else self._ps
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Interrupt it (SIGINT, as Ctrl-C), kill it after ``timeout`` s. Safe twice."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
+    async def stop(self) -> None:
+        """Interrupt it (SIGINT, as Ctrl-C), kill it after 5 s. Safe twice."""
+        # Every server kind here shuts down cleanly on SIGINT.
+        await self.end(signal.SIGINT)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None

@@ -118,6 +118,10 @@ class ChildProcess:
         """The child in a few words, for error messages (subclasses name it)."""
         return self.command()[0]
 
+    def on_line(self, line: str) -> None:
+        """Called with every line the child prints, ready line included; default nothing
+        (:attr:`log` keeps the last lines; the benchmarks' servers write them all to a file)."""
+
     @property
     def running(self) -> bool:
         """Whether the child has been started and has not exited."""
@@ -163,6 +167,7 @@ class ChildProcess:
                 raise self.error(f"it exited with status {await self.process.wait()}")
             line = raw.decode(errors="replace").rstrip()
             self.log.append(line)
+            self.on_line(line)
             if self.ready_line in line:
                 return
 
@@ -171,6 +176,7 @@ class ChildProcess:
         while raw := await output.readline():
             line = raw.decode(errors="replace").rstrip()
             self.log.append(line)
+            self.on_line(line)
             if self.label is not None:
                 print(f"[{self.label}] {line}", flush=True)
 

@@ -1,0 +1,103 @@
+"""The server-side sections of ``docs/benchmarks.md`` besides fan-out: memory per
+connection, scale-out over Redis, and the load generator's client kinds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.report_tables import label, number, table, unavailable
+
+__all__ = ["client_section", "memory_section", "scaleout_section"]
+
+# Measured once (not by make bench): tracemalloc in a `roomkit serve` process,
+# 500 idle websocket connections, allocations grouped by the code that made them.
+MEMORY_NOTES = [
+    "What one idle websocket connection of `roomkit serve` holds, measured once with "
+    "tracemalloc (Python allocations only, 500 connections, 22.6 KiB each): aiohttp's "
+    "HTTP request and its protocol, parser and handler task about 8 KiB; aiohttp's "
+    "websocket response (reader queue, frame parser, writer) about 2.7 KiB; "
+    "engine.io's WSGI-style environ (a copy of every request header, kept for the "
+    "connection's life) about 1.4 KiB; roomkit's transport (the reading coroutine, the "
+    "outbox, the ping timer) about 1.8 KiB; roomkit's handshake record (headers again) "
+    "and chat connection (rate-limit bucket, room set) about 1.2 KiB; engine.io and "
+    "socket.io session state about 1.3 KiB. Compared with before: no writer task, no "
+    "task and timer per read, no sleeping ping task, and no deflate state (a zlib stream "
+    "per direction per connection, which is most of the bare python-socketio server's "
+    "figure: it accepts deflate).",
+]
+
+
+def memory_section(memory: dict[str, Any]) -> list[str]:
+    """The memory-per-idle-connection section."""
+    out = ["## Memory per idle connection", ""]
+    reason = unavailable(memory)
+    if reason:
+        return [*out, f"Not available: {reason}", ""]
+    out.append(
+        f"Server RSS with one idle `/chat` connection, then with "
+        f"{memory.get('clients')} more (websocket, connected to `/chat`, in no room)."
+    )
+    out.append("")
+    rows = [
+        [
+            label(name),
+            number(figures.get("rss_before_mib"), 1),
+            number(figures.get("rss_after_mib"), 1),
+            number(figures.get("kib_per_connection"), 1),
+        ]
+        for name, figures in memory.get("servers", {}).items()
+    ]
+    out += table(["server", "RSS before (MiB)", "RSS after (MiB)", "KiB per connection"], rows)
+    return [*out, "", *MEMORY_NOTES, ""]
+
+
+def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
+    """The scale-out-over-Redis section."""
+    out = ["## Scale-out over Redis", ""]
+    reason = unavailable(scaleout)
+    if reason:
+        return [*out, f"Not available: {reason}", ""]
+    one, two = scaleout["one_server"], scaleout["two_servers"]
+    out.append(
+        f"`roomkit serve --redis-url` on one server, then on two (receivers split "
+        f"between them, the sender on the first), N={scaleout['receivers']}, "
+        f"{scaleout['messages']} messages a burst. Server 1 is pinned to core 0 and "
+        "server 2 to core 1; the load generator and Redis float, so with two servers "
+        "they compete with server 2 for its core."
+    )
+    out.append("")
+    rows = [
+        ["1 server + Redis", number(one.get("rate")), number(one.get("server_cpu"), 2)],
+        ["2 servers + Redis", number(two.get("rate")), number(two.get("server_cpu"), 2)],
+    ]
+    out += table(["setup", "deliveries/s", "server CPU (sum)"], rows)
+    out += ["", f"Two servers deliver {number(scaleout.get('ratio'), 2)}x one.", ""]
+    return out
+
+
+def client_section(cost: dict[str, Any], chosen: str) -> list[str]:
+    """The load-generator clients section (``chosen``: the kind used)."""
+    out = ["## Load-generator clients", ""]
+    reason = unavailable(cost)
+    if reason:
+        return [*out, f"Not measured: {reason}. Clients used: `{chosen}`.", ""]
+    out.append(
+        f"Load-generator CPU per delivered message for each client kind, "
+        f"{cost['receivers']} receivers of {label(cost['server'])}, "
+        f"{cost['messages']} messages a burst. The cheapest, **`{chosen}`**, is used for "
+        "everything else. `frame`: a websocket client on a bare asyncio protocol that "
+        "splits frames itself; `raw`: engine.io/socket.io text frames on an aiohttp "
+        "websocket; `socketio`: `socketio.AsyncClient`."
+    )
+    out.append("")
+    rows = [
+        [
+            f"`{kind}`",
+            number(figures.get("us_per_message"), 2),
+            number(figures.get("rate")),
+            number(figures.get("loadgen_cpu"), 2),
+        ]
+        for kind, figures in cost.get("kinds", {}).items()
+    ]
+    out += table(["client", "µs CPU per message", "deliveries/s", "load-gen CPU"], rows)
+    return [*out, ""]

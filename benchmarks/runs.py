@@ -1,0 +1,138 @@
+"""How a scenario measures: its servers and rooms opened and closed, runs
+interleaved between contenders, and runs reduced to figures.
+
+Where several servers are compared, they all run at once, each with its own
+room of receivers, and their runs alternate (A, B, C, B, C, A, ...) so that a
+slow moment of the machine hurts each of them alike; every figure is the
+median of ``Config.runs`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from benchmarks.config import Config
+from benchmarks.harness import BurstResult, Room, median
+from benchmarks.servers import ServerKind, ServerProcess
+
+__all__ = [
+    "alternate",
+    "latency_figures",
+    "loadgen_share",
+    "rooms_open",
+    "servers_running",
+    "throughput_figures",
+]
+
+
+@contextlib.asynccontextmanager
+async def servers_running(
+    kinds: Sequence[ServerKind], config: Config, redis_url: str | None = None
+) -> AsyncIterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    try:
+        for kind in kinds:
+            started.append(
+                await ServerProcess.start(
+                    kind, cpu=config.server_cpu, log_dir=config.log_dir, redis_url=redis_url
+                )
+            )
+        yield started
+    finally:
+        for server in started:
+            await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def rooms_open(
+    servers: Sequence[Sequence[ServerProcess]],
+    receivers: int,
+    config: Config,
+    *,
+    client_kinds: Sequence[str],
+    loadgen_cpu: int | None,
+    join: bool = True,
+) -> AsyncIterator[list[Room]]:
+    rooms: list[Room] = []
+    try:
+        for index, (group, kind) in enumerate(zip(servers, client_kinds, strict=True)):
+            rooms.append(
+                await Room.open(
+                    group,
+                    receivers,
+                    workers=config.workers,
+                    cpu=loadgen_cpu,
+                    client_kind=kind,
+                    join=join,
+                    timeout=config.timeout + receivers * 0.05,
+                    label=f"r{index}",
+                    room=f"bench-{index}",
+                )
+            )
+        yield rooms
+    finally:
+        for room in rooms:
+            await room.close()
+
+
+def _rotation(count: int, run: int) -> list[int]:
+    """Run ``run``'s order over ``count`` contenders: shifted by one each run."""
+    return [(run + offset) % count for offset in range(count)]
+
+
+def loadgen_share(result: BurstResult) -> float:
+    return sum(share for name, share in result.cpu.items() if name.startswith("loadgen:"))
+
+
+def _server_share(result: BurstResult) -> float:
+    return sum(share for name, share in result.cpu.items() if name.startswith("server:"))
+
+
+def _server_us_per_delivery(result: BurstResult) -> float:
+    if not result.delivered:
+        return float("nan")
+    return _server_share(result) * result.seconds / result.delivered * 1e6
+
+
+def _worst_process_share(result: BurstResult) -> float:
+    return max(
+        (share for name, share in result.cpu.items() if name.startswith("loadgen:")), default=0.0
+    )
+
+
+async def alternate(
+    rooms: Sequence[Room], runs: int, messages: int, **burst: Any
+) -> list[list[BurstResult]]:
+    """``runs`` bursts of ``messages`` in every room, interleaved; results per room.
+
+    :param burst: the other arguments of :meth:`Room.burst`.
+    """
+    results: list[list[BurstResult]] = [[] for _ in rooms]
+    for run in range(runs):
+        for index in _rotation(len(rooms), run):
+            results[index].append(await rooms[index].burst(messages, **burst))
+    return results
+
+
+def throughput_figures(results: Sequence[BurstResult]) -> dict[str, Any]:
+    return {
+        "rate": median([result.rate for result in results]),
+        "server_cpu": median([_server_share(result) for result in results]),
+        "server_us_per_delivery": median([_server_us_per_delivery(r) for r in results]),
+        "loadgen_cpu": median([loadgen_share(result) for result in results]),
+        "loadgen_max_process_cpu": median([_worst_process_share(result) for result in results]),
+        "timeouts": sum(result.timed_out for result in results),
+        "runs": [result.summary() for result in results],
+    }
+
+
+def latency_figures(results: Sequence[BurstResult]) -> dict[str, Any]:
+    summaries = [result.summary() for result in results]
+    return {
+        "p50_ms": median([summary.get("p50_ms", float("nan")) for summary in summaries]),
+        "p99_ms": median([summary.get("p99_ms", float("nan")) for summary in summaries]),
+        "timeouts": sum(result.timed_out for result in results),
+        "runs": summaries,
+    }
