@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.roomkit-installed
 VENDOR := roomkit/static/vendor/socket.io.min.js
 PYTEST_ARGS ?=
+# Most tests wait on real servers, kernels and sandboxes: two workers halve the wait.
+TEST_WORKERS ?= 2
 
 .PHONY: setup lab test lint typecheck layers serve cluster bench soak clean help
 
@@ -66,7 +68,7 @@ layers: setup
 test: setup lint typecheck layers
 	$(BIN)/roomkit check-course
 	$(BIN)/roomkit build --check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax solutions notebooks
 
 serve: setup

@@ -1,5 +1,5 @@
-"""The course's commands: ``roomkit build``, ``grade``, ``check-course``, ``new-exercise``
-and ``new-notebook``.
+"""The course's commands: ``roomkit build``, ``grade``, ``check-course``, ``new-exercise``,
+``new-notebook``, ``release`` and ``gradescope-autograder``.
 
 The modules behind them (nbformat, pytest) are imported when a command runs,
 so ``roomkit serve`` does not need them.
@@ -22,8 +22,8 @@ RESULTS_FILE = "roomkit-grade.jsonl"
 
 
 def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``build``, ``grade``, ``check-course``, ``new-exercise`` and ``new-notebook`` to
-    the ``roomkit`` command's subcommands."""
+    """Add the course's commands (see the module docstring) to the ``roomkit`` command's
+    subcommands."""
     build = commands.add_parser("build", help="generate the learner's notebooks/ from solutions/")
     build.add_argument(
         "--check",

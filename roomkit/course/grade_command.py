@@ -4,7 +4,8 @@ The exit status is 0 when every exercise of every submission passed, 1 when
 some did not, and 2 on a usage or course error: an unknown exercise, a missing
 path, sealed grading required where it is not available, or a path with no
 gradable notebook (the other paths are still graded, and that path still has
-its row, every exercise at 0 with the reason).
+its row, every exercise at 0 with the reason); 130 when interrupted (Ctrl-C),
+with the rows graded so far in the results file.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ record (:mod:`roomkit.course.records`) to the file descriptor it was given: a pi
 that only the grader reads. Its standard output and error are not a channel (the
 submission's code may print anything there); the grader keeps them as a log.
 
-Where grading is sealed (the ``sandbox`` option of ``grade``), the submission's
-code runs in its own sandboxed process and never in this one. Where it is not,
-it runs here, and could write to the pipe too: the grader then accepts only one
+The submission's code runs in a candidate host (:mod:`roomkit.course.remote`),
+sealed by bubblewrap where it works, else a plain child process; never in this
+one, except with ``--no-sandbox`` (``sandbox="off"``). There it runs here, and
+could write to the pipe too: the grader then accepts only one
 well-formed record that answers exactly the exercises asked, which stops
 garbage, crashes and forks from costing anyone else their row, but not a
 submission forging its own row. docs/instructors.md has the threat model.

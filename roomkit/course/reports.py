@@ -1,5 +1,6 @@
 """Results as people and programs read them: what ``await check`` prints, the grade
-table, JSON and a CSV gradebook. Every rendering of a result is here."""
+table, JSON and a CSV gradebook. The class exports (feedback files, the gradebook,
+Gradescope's results) are in :mod:`roomkit.course.export` and the modules it names."""
 
 from __future__ import annotations
 

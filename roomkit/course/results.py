@@ -1,7 +1,8 @@
 """Grades as data: the outcome of each test, of each exercise, of each submission.
 
-Plain values, computed once and never changed: the graders fill them in,
-:mod:`roomkit.course.reports` renders them.
+Plain values: the graders fill them in as tests end (results, problems, hidden
+counts, the submission's label); :mod:`roomkit.course.reports` and the class
+exports (:mod:`roomkit.course.export`) render them.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ capabilities, and sees only: ``/usr`` and the interpreter, its packages and the
 roomkit package (read-only), the exercise test modules it needs (read-only) and
 a private ``/tmp``. It shares no directory with the grader: the grader binds the
 Unix sockets its servers listen on and hands it the listening sockets. Without
-bubblewrap it runs as a plain child process with the same limits except the
-process cap (see :func:`resolve`).
+bubblewrap it runs as a plain child process with the same limits (see
+:func:`resolve`). The process cap (``RLIMIT_NPROC`` counts per user id) applies
+only where the host has a user id of its own: sealed, with the grader running
+as root.
 """
 
 from __future__ import annotations
