@@ -97,14 +97,14 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=int,
         default=_env_int(MAX_BACKLOG_BYTES_ENV, DEFAULT_LIMITS.max_backlog_bytes),
         help="bytes waiting for one client before it is cut off as a slow consumer "
-        f"(${MAX_BACKLOG_BYTES_ENV}, {DEFAULT_LIMITS.max_backlog_bytes})",
+        f"(or ${MAX_BACKLOG_BYTES_ENV})",
     )
     serve.add_argument(
         "--max-backlog-packets",
         type=int,
         default=_env_int(MAX_BACKLOG_PACKETS_ENV, DEFAULT_LIMITS.max_backlog_packets),
         help="packets waiting for one client before it is cut off as a slow consumer "
-        f"(${MAX_BACKLOG_PACKETS_ENV}, {DEFAULT_LIMITS.max_backlog_packets})",
+        f"(or ${MAX_BACKLOG_PACKETS_ENV})",
     )
     serve.add_argument(
         "--websocket-compression",
@@ -113,7 +113,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="accept permessage-deflate when clients offer it; costs CPU per recipient "
         f"(${WEBSOCKET_COMPRESSION_ENV}=1; off)",
     )
-    serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    serve.add_argument("--log-level", default="INFO", help="logging level")
     serve.add_argument(
         "--loop",
         choices=("auto", "asyncio", "uvloop"),
@@ -146,7 +146,7 @@ def _add_load_flags(serve: argparse.ArgumentParser) -> None:
             type=kind,
             default=kind(default),  # type: ignore[arg-type]
             metavar=kind.__name__.upper(),
-            help=f"env {env} ({limit.default})",
+            help=f"or ${env}",
         )
 
 

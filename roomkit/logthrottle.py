@@ -1,4 +1,5 @@
-"""Log lines about abuse at a bounded rate, so an attacker cannot fill the disk."""
+"""Log lines at a bounded rate: about abuse, so an attacker cannot fill the disk, and
+about repeated failures (Redis gone), so a flood of events is not a flood of lines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import logging
 import time
 from collections.abc import Callable
 
-__all__ = ["LogThrottle"]
+__all__ = ["FailureReport", "LogThrottle"]
+
+# Seconds between two lines about the same repeated failure.
+REPORT_INTERVAL = 10.0
 
 
 class LogThrottle:
@@ -55,3 +59,36 @@ class LogThrottle:
             args = (*args, skipped)
         self.logger.log(level, message, *args)
         return True
+
+
+class FailureReport:
+    """Counts a repeated failure and logs it at most once per ``interval`` seconds,
+    through a :class:`LogThrottle` (the next line says how many were left out).
+
+    :param what: what failed, for the log line (e.g. ``"publishing to Redis"``).
+    :param interval: seconds between two log lines. Default 10.
+    :param logger: where lines go. Default the ``roomkit`` logger.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        interval: float = REPORT_INTERVAL,
+        *,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.what = what
+        self.failures = 0
+        self._throttle = LogThrottle(logger or logging.getLogger("roomkit"), interval)
+
+    def failed(self, problem: BaseException) -> None:
+        """Count one failure and log it unless one was logged recently."""
+        self.failures += 1
+        self._throttle.log(
+            logging.WARNING,
+            "failure",
+            "%s failed (latest: %s: %s)",
+            self.what,
+            type(problem).__name__,
+            str(problem) or "no answer in time",
+        )

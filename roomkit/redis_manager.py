@@ -33,150 +33,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import socketio
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.client import Monitor
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
+from roomkit.logthrottle import FailureReport
+from roomkit.redis_client import (
+    TIMED_OUT,
+    cancel_and_wait,
+    deadline,
+    redis_client,
+    redis_client_options,
+)
 from roomkit.relay import mark_relay_failed
 from roomkit.room_index import RoomIndexMixin
 from roomkit.transport import TransportOptions
 
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as deadline
-else:  # redis-py depends on async-timeout before Python 3.11.3
-    from async_timeout import timeout as deadline
-
 __all__ = [
-    "TIMED_OUT",
     "RedisManager",
-    "cancel_and_wait",
     "close_redis_manager",
-    "deadline",
-    "redis_client",
-    "redis_client_options",
     "start_listeners",
 ]
-
-# What a call bounded by ``deadline`` raises when it runs out of time
-# (``asyncio.TimeoutError`` is the built-in ``TimeoutError`` only from 3.11).
-TIMED_OUT = (TimeoutError, asyncio.TimeoutError)
 
 logger = logging.getLogger("roomkit")
 
 FIRST_BACKOFF = 0.1
-CANCEL_ATTEMPTS = 20
-CANCEL_INTERVAL = 0.1
-# Failures of Redis are logged at most once per this many seconds: a flood of
-# events while Redis is gone must not become a flood of log lines.
-REPORT_INTERVAL = 10.0
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait until it has finished.
-
-    On Python 3.11, redis-py's ``asyncio.wait_for`` around socket I/O can lose
-    a cancellation that arrives as the I/O completes, so the task runs on. The
-    cancellation is therefore repeated every ``CANCEL_INTERVAL`` seconds, at
-    most ``CANCEL_ATTEMPTS`` times; each wait ends as soon as the task does.
-
-    :param task: the task to stop.
-    :raises RuntimeError: when the task still runs after every attempt.
-    """
-    for _ in range(CANCEL_ATTEMPTS):
-        if task.done():
-            break
-        task.cancel()
-        await asyncio.wait({task}, timeout=CANCEL_INTERVAL)
-    if not task.done():
-        raise RuntimeError(f"{task.get_name()} ignored {CANCEL_ATTEMPTS} cancellations")
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("%s failed", task.get_name(), exc_info=task.exception())
-
-
-def redis_client_options(timeout: float = 2.0) -> dict[str, Any]:
-    """Options for roomkit's Redis clients: fail within about ``timeout``
-    seconds when Redis is gone instead of redis-py's default of ten retries.
-
-    One retry is kept: it reconnects a pooled connection that a Redis restart
-    closed, so the first command after a restart succeeds.
-
-    :param timeout: seconds for connecting and for each reply. Default 2.
-    """
-    return {
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
-    }
-
-
-def redis_client(
-    url: str, *, timeout: float = 2.0, max_connections: int = 4, **options: Any
-) -> Redis:
-    """A Redis client on a pool of at most ``max_connections`` connections.
-
-    redis-py's default pool opens a connection for every concurrent command
-    and keeps them all: a burst of concurrent calls leaves that many
-    connections open until Redis's ``maxclients`` refuses every server. This
-    pool makes callers wait for a free connection instead, for at most
-    ``timeout`` seconds (then redis-py raises its ``ConnectionError``).
-
-    :param url: ``redis://``, ``rediss://`` or ``unix://`` URL.
-    :param timeout: seconds for connecting, for each reply and for waiting for
-        a free connection. Default 2.
-    :param max_connections: the pool's size. Default 4.
-    :param options: more keyword arguments for the connections (e.g.
-        ``decode_responses=True``).
-    """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        **redis_client_options(timeout),
-        **options,
-    )
-    return Redis.from_pool(pool)
-
-
-class FailureReport:
-    """Logs a repeated failure once per ``interval`` seconds with a count.
-
-    :param what: what failed, for the log line.
-    :param interval: seconds between two log lines. Default ``REPORT_INTERVAL``.
-    """
-
-    def __init__(self, what: str, interval: float = REPORT_INTERVAL) -> None:
-        self.what = what
-        self.interval = interval
-        self.failures = 0
-        self._last = -interval
-        self._unreported = 0
-
-    def failed(self, problem: BaseException) -> None:
-        """Count one failure and log it unless one was logged recently."""
-        self.failures += 1
-        self._unreported += 1
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            logger.warning(
-                "%s failed %d time(s) (latest: %s: %s)",
-                self.what,
-                self._unreported,
-                type(problem).__name__,
-                str(problem) or "no answer in time",
-            )
-            self._last, self._unreported = now, 0
 
 
 # python-socketio's pub/sub manager hands every emit, local or received from

@@ -69,14 +69,14 @@ def add_course_commands(commands: argparse._SubParsersAction) -> None:  # type: 
         type=int,
         default=os.cpu_count() or 1,
         metavar="N",
-        help="grade N submissions at once (the CPU count)",
+        help="grade N submissions at once (the default is this machine's CPU count)",
     )
     grade.add_argument(
         "--results",
         type=Path,
         default=Path(RESULTS_FILE),
         metavar="FILE",
-        help=f"append each submission's result to FILE as it is known ({RESULTS_FILE})",
+        help="append each submission's result to FILE as it is known",
     )
     grade.add_argument(
         "--resume",

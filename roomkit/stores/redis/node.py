@@ -23,13 +23,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roomkit.errors import StoreMisconfigured, StoreUnavailable, WaitTimeout
-from roomkit.redis_manager import (
-    TIMED_OUT,
-    FailureReport,
-    cancel_and_wait,
-    deadline,
-    redis_client,
-)
+from roomkit.logthrottle import FailureReport
+from roomkit.redis_client import TIMED_OUT, cancel_and_wait, deadline, redis_client
 from roomkit.settings import DEFAULT_NODE_TTL
 from roomkit.stores.base import LocalPresence, Member, Room
 from roomkit.stores.redis.scripts import LOST, SCRIPTS
