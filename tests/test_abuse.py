@@ -58,6 +58,44 @@ async def test_a_flood_of_refusals_gets_a_bounded_number_of_answers() -> None:
     assert answered == 5
 
 
+async def test_events_still_queued_when_their_connection_left_cost_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A flooder's events that python-socketio had read but not yet handled when
+    # it left used to be handled one by one after it was gone (the issue measured
+    # ~15 s of such work), each refusal answered to nobody, through Redis when
+    # there is one. Here such an event runs after its connection left, as its
+    # task would, on the real server.
+    async with serve(create_app(_settings())) as server:
+        flooder = await connect(server.url, "flooder")
+        bystander = await connect(server.url, "bystander")
+        await flooder.call("join room", "lobby")
+        await bystander.call("join room", "lobby")
+        gone = flooder.sid
+        await flooder.disconnect()
+        await bystander.wait_for("user left")
+        emitted: list[str] = []
+        real_emit = server.sio.emit
+
+        async def counting_emit(event: str, *args: Any, **kwargs: Any) -> Any:
+            emitted.append(event)
+            return await real_emit(event, *args, **kwargs)
+
+        monkeypatch.setattr(server.sio, "emit", counting_emit)
+        chat = server.sio.namespace_handlers["/chat"]
+        handled = [
+            await chat.trigger_event("message", gone, {"room": "lobby", "text": "late"}),
+            await chat.trigger_event("no such event", gone),
+        ]
+        await bystander.sync()
+        await bystander.disconnect()
+    assert handled == [server.sio.not_handled] * 2
+    # No refusal answered to a connection that is gone, no message relayed for it
+    # (the leave's own presence news may still be on its way).
+    assert not {"error", "message"} & set(emitted), emitted
+    assert bystander.events("message") == []
+
+
 async def test_connections_from_one_address_share_one_bucket() -> None:
     settings = _settings(
         rate_burst=10,
