@@ -170,8 +170,8 @@ class RedisProcess(ChildProcess):
 
 
 class ServerProcess(ChildProcess):
-    """One ``roomkit serve --redis-url ...`` child process, in a session of its own
-    (Ctrl-C reaches the cluster, which stops its servers in order).
+    """One ``roomkit serve`` child process (of a cluster, with ``redis_url``), in a
+    session of its own (Ctrl-C reaches the cluster, which stops its servers in order).
 
     :param port: TCP port to serve on.
     :param redis_url: the cluster's Redis; None serves alone, with the memory
