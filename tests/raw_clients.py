@@ -1,8 +1,17 @@
-"""Light websocket clients speaking raw Engine.IO v4 / Socket.IO v5 frames, for
-attack tests that need hundreds or thousands of connections (a python-socketio
-client costs too much for that), and a ``roomkit serve`` process to attack.
+"""Socket.IO clients written by hand on aiohttp, for what real clients never do,
+and the packets they send.
 
-Frames (see benchmarks/wire.py)::
+- :class:`RawSession`: one engine.io session driven packet by packet: open it on
+  long-polling or websocket, upgrade at a chosen moment, stop reading, never
+  answer pings.
+- :class:`RawChatClient`: one ``/chat`` connection on a websocket that runs by
+  itself (answers pings, resolves acks, counts events), light enough for attack
+  tests with hundreds or thousands of connections (a python-socketio client
+  costs too much for that).
+- :func:`polling_session`, :func:`websocket_session`, :func:`closed_by_server`:
+  one-shot helpers on a plain aiohttp session.
+
+Engine.IO 4 / Socket.IO 5 text packets only (see benchmarks/wire.py)::
 
     0{"sid":...}                 open             2 / 3     ping / pong
     40/chat,{"name":"r1"}        connect          42/chat,7["join room","x"]  event, ack 7
@@ -13,67 +22,155 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 
-from roomkit.testing import free_port
+__all__ = [
+    "RawChatClient",
+    "RawSession",
+    "ack_of",
+    "closed_by_server",
+    "connect_packet",
+    "event_of",
+    "event_packet",
+    "polling_session",
+    "websocket_session",
+]
 
-__all__ = ["RawClient", "RssPeak", "ServeProcess", "event_frame", "rss_bytes", "rss_peak"]
-
-NAMESPACE = "/chat"
-EVENT_PREFIX = f"42{NAMESPACE},"
-ACK_PREFIX = f"43{NAMESPACE},"
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of process ``pid`` (Linux ``/proc/PID/status`` VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def event_frame(event: str, *args: Any) -> str:
-    """A ``/chat`` event frame asking for no ack."""
-    return f"{EVENT_PREFIX}{json.dumps([event, *args])}"
+TIMEOUT = 3.0
+CHAT = "/chat"
 
 
-class RssPeak:
-    """The highest RSS of a process, sampled while a phase of the test runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = rss_bytes(pid)
-
-    async def sample(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_bytes(self.pid))
-            await asyncio.sleep(0.05)  # a sampling period, not synchronisation
+def connect_packet(namespace: str, auth: dict[str, Any] | None = None) -> str:
+    """The Socket.IO CONNECT packet for ``namespace``."""
+    return f"40{namespace}," + (json.dumps(auth) if auth is not None else "")
 
 
-@contextlib.asynccontextmanager
-async def rss_peak(pid: int) -> AsyncIterator[RssPeak]:
-    peak = RssPeak(pid)
-    task = asyncio.create_task(peak.sample())
-    try:
-        yield peak
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, FileNotFoundError):
-            await task
+def event_packet(namespace: str, event: str, *args: Any, ack: int | None = None) -> str:
+    """A Socket.IO EVENT packet, asking for ack number ``ack`` when given."""
+    return f"42{namespace}," + ("" if ack is None else str(ack)) + json.dumps([event, *args])
 
 
-class RawClient:
+def event_of(packet: str, namespace: str) -> list[Any] | None:
+    """``[event, *args]`` when ``packet`` is an EVENT in ``namespace``, else None."""
+    prefix = f"42{namespace},"
+    return json.loads(packet[len(prefix) :]) if packet.startswith(prefix) else None
+
+
+def ack_of(packet: str, namespace: str) -> tuple[int, Any] | None:
+    """``(number, first argument)`` when ``packet`` is an ACK in ``namespace``, else None."""
+    prefix = f"43{namespace},"
+    if not packet.startswith(prefix):
+        return None
+    number, _, payload = packet[len(prefix) :].partition("[")
+    return int(number), json.loads("[" + payload)[0]
+
+
+def _websocket_url(url: str, sid: str = "") -> str:
+    return url.replace("http://", "ws://", 1) + _path("websocket", sid)
+
+
+def _path(transport: str, sid: str = "") -> str:
+    return f"/socket.io/?EIO=4&transport={transport}" + (f"&sid={sid}" if sid else "")
+
+
+class RawSession:
+    """One engine.io session on ``url`` (``http://127.0.0.1:<port>``).
+
+    :param session: the aiohttp session to use (closed by the caller).
+    :param url: the server.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+        self.sid = ""
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    # -- long-polling --------------------------------------------------------------
+
+    async def open_polling(self) -> None:
+        """Start a session on long-polling (the OPEN packet)."""
+        packets = await self.get()
+        assert packets[0].startswith("0"), packets
+        self.sid = json.loads(packets[0][1:])["sid"]
+
+    async def get(self) -> list[str]:
+        """One long-poll: the packets the server had (or gets) for us."""
+        endpoint = self.url + _path("polling", self.sid)
+        async with self.session.get(endpoint, timeout=TIMEOUT) as response:
+            assert response.status == 200, await response.text()
+            return (await response.text()).split("\x1e")
+
+    async def post(self, *packets: str) -> None:
+        """Send ``packets`` by long-polling."""
+        async with self.session.post(
+            self.url + _path("polling", self.sid), data="\x1e".join(packets), timeout=TIMEOUT
+        ) as response:
+            assert response.status == 200, await response.text()
+
+    # -- websocket -----------------------------------------------------------------
+
+    async def open_websocket(self, *, compress: int = 15) -> aiohttp.ClientWebSocketResponse:
+        """Open the websocket: a new session, or the upgrade of a polling one.
+
+        :param compress: offer permessage-deflate with this window (0: do not
+            offer). Default 15, as browsers.
+        """
+        url = _websocket_url(self.url, self.sid)
+        self.ws = await self.session.ws_connect(url, compress=compress, autoping=True)
+        if not self.sid:
+            opened = await self.receive()
+            assert opened.startswith("0"), opened
+            self.sid = json.loads(opened[1:])["sid"]
+        return self.ws
+
+    async def send(self, packet: str) -> None:
+        """Send one packet on the websocket."""
+        assert self.ws is not None
+        await self.ws.send_str(packet)
+
+    async def receive(self, timeout: float = TIMEOUT) -> str:
+        """The next packet on the websocket."""
+        assert self.ws is not None
+        message = await self.ws.receive(timeout)
+        assert message.type is aiohttp.WSMsgType.TEXT, message
+        data: str = message.data
+        return data
+
+    async def upgrade(self) -> None:
+        """engine.io's upgrade handshake, after :meth:`open_websocket` on a
+        polling session: probe, then upgrade (use the steps to stop between)."""
+        await self.probe()
+        await self.send("5")
+
+    async def probe(self) -> None:
+        """The first half of the upgrade: ping probe, pong probe."""
+        await self.send("2probe")
+        assert await self.receive() == "3probe"
+
+    # -- Socket.IO ------------------------------------------------------------------
+
+    async def events_until(
+        self, namespace: str, last: str, timeout: float = TIMEOUT
+    ) -> list[list[Any]]:
+        """Every event received on the websocket up to and including ``last``."""
+        events: list[list[Any]] = []
+
+        async def collect() -> None:
+            while not events or events[-1][0] != last:
+                event = event_of(await self.receive(timeout), namespace)
+                if event is not None:
+                    events.append(event)
+
+        await asyncio.wait_for(collect(), timeout)
+        return events
+
+
+class RawChatClient:
     """One ``/chat`` connection over a raw websocket.
 
     Answers pings, resolves acks and counts the events it receives by name
@@ -86,7 +183,7 @@ class RawClient:
 
     def __init__(self, session: aiohttp.ClientSession, url: str, name: str) -> None:
         self.session = session
-        self.url = url.replace("http://", "ws://", 1) + "/socket.io/?EIO=4&transport=websocket"
+        self.url = _websocket_url(url)
         self.name = name
         self.counts: collections.Counter[str] = collections.Counter()
         self.summaries: list[dict[str, Any]] = []
@@ -106,8 +203,8 @@ class RawClient:
         self._ws = ws = await self.session.ws_connect(self.url)
         opening = await ws.receive_str()
         assert opening.startswith("0"), opening
-        await ws.send_str(f"40{NAMESPACE},{json.dumps({'name': self.name})}")
-        while not (await ws.receive_str()).startswith(f"40{NAMESPACE},"):
+        await ws.send_str(connect_packet(CHAT, {"name": self.name}))
+        while not (await ws.receive_str()).startswith(f"40{CHAT},"):
             pass
         return ws
 
@@ -116,35 +213,33 @@ class RawClient:
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     break
-                await self._frame(ws, message.data)
+                await self._packet(ws, message.data)
         finally:
             self.closed.set()
             for future in self._acks.values():
                 if not future.done():
                     future.set_exception(ConnectionError(f"{self.name} closed"))
 
-    async def _frame(self, ws: aiohttp.ClientWebSocketResponse, frame: str) -> None:
-        if frame == "2":
+    async def _packet(self, ws: aiohttp.ClientWebSocketResponse, packet: str) -> None:
+        if packet == "2":
             await ws.send_str("3")
-        elif frame.startswith(EVENT_PREFIX):
-            event, *args = json.loads(frame[len(EVENT_PREFIX) :])
-            self.counts[event] += 1
-            if event == "presence":
+        elif (event := event_of(packet, CHAT)) is not None:
+            name, *args = event
+            self.counts[name] += 1
+            if name == "presence":
                 self.summaries.append(args[0])
             async with self.arrived:
                 self.arrived.notify_all()
-        elif frame.startswith(ACK_PREFIX):
-            body = frame[len(ACK_PREFIX) :]
-            number, _, payload = body.partition("[")
-            future = self._acks.pop(int(number), None)
+        elif (ack := ack_of(packet, CHAT)) is not None:
+            future = self._acks.pop(ack[0], None)
             if future is not None and not future.done():
-                future.set_result(json.loads("[" + payload)[0])
+                future.set_result(ack[1])
 
-    async def send_raw(self, *frames: str) -> None:
-        """Send ``frames`` as they are, without waiting for anything."""
+    async def send_raw(self, *packets: str) -> None:
+        """Send ``packets`` as they are, without waiting for anything."""
         assert self._ws is not None
-        for frame in frames:
-            await self._ws.send_str(frame)
+        for packet in packets:
+            await self._ws.send_str(packet)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
         """Wait until ``condition()`` holds, checked after each event arrives."""
@@ -158,7 +253,7 @@ class RawClient:
         number = self._next_ack
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._acks[number] = future
-        await self._ws.send_str(f"{EVENT_PREFIX}{number}{json.dumps([event, *args])}")
+        await self._ws.send_str(event_packet(CHAT, event, *args, ack=number))
         return await asyncio.wait_for(future, timeout)
 
     async def close(self) -> None:
@@ -168,56 +263,43 @@ class RawClient:
             await self._reader
 
 
-class ServeProcess:
-    """``roomkit serve`` in a child process on a free loopback port.
+async def polling_session(
+    http: aiohttp.ClientSession, polling_url: str, namespaces: Sequence[str] = (CHAT,)
+) -> str:
+    """Open an engine.io polling session, connect it to ``namespaces``; its sid."""
+    async with http.get(polling_url) as response:
+        sid = str(json.loads((await response.text())[1:])["sid"])
+    for namespace in namespaces:
+        async with http.post(
+            f"{polling_url}&sid={sid}", data=connect_packet(namespace)
+        ) as response:
+            assert response.status == 200, await response.text()
+    return sid
 
-    :param flags: more ``serve`` flags.
-    :param port: the port. Default: a free one.
-    """
 
-    def __init__(self, *flags: str, port: int = 0) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.flags = flags
-        self.process: subprocess.Popen[str] | None = None
+async def websocket_session(
+    http: aiohttp.ClientSession, url: str, namespace: str = CHAT, **options: object
+) -> aiohttp.ClientWebSocketResponse:
+    """A raw engine.io websocket connected to ``namespace``."""
+    ws = await http.ws_connect(url + _path("websocket"), **options)  # type: ignore[arg-type]
+    opened = await ws.receive_str(timeout=5)
+    assert opened.startswith("0{"), opened
+    await ws.send_str(connect_packet(namespace))
+    answer = await ws.receive_str(timeout=5)
+    assert answer.startswith(f"40{namespace},"), answer
+    return ws
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Start the server; return once it prints that it serves."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "roomkit", "serve", "--port", str(self.port), *self.flags],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "ROOMKIT_ADMIN_TOKEN": "raw-clients-admin-token"},
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        for line in self.process.stdout:  # ends when the process does
-            if line.startswith("roomkit serving on"):
-                return
-            if time.monotonic() > deadline:
-                break
-        self.stop()
-        raise RuntimeError("roomkit serve did not start")
+async def closed_by_server(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -> bool:
+    """Read until the server closes ``ws`` (True) or ``timeout`` passes (False)."""
+    ends = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
-    def terminate(self) -> None:
-        """Send SIGTERM (what a process manager does to stop it)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
+    async def until_closed() -> bool:
+        while (await ws.receive()).type not in ends:
+            pass
+        return True
 
-    async def wait(self, timeout: float) -> int:
-        """Wait for the process to end; its exit status."""
-        assert self.process is not None
-        return await asyncio.to_thread(self.process.wait, timeout)
-
-    def stop(self) -> None:
-        """Kill the process if it still runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
+    try:
+        return await asyncio.wait_for(until_closed(), timeout)
+    except asyncio.TimeoutError:
+        return False

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from attack_support import polling_session
+from raw_clients import polling_session
 from support import ADMIN_TOKEN
 
 from roomkit import Limits, Settings, create_app

@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from rawclient import RawClient
+from raw_clients import RawSession, connect_packet, event_packet
+from serve_support import Served, serving
 
 from roomkit import Limits, Settings, create_app
 from roomkit.app import CHAT_KEY, SERVER_KEY, STORE_KEY
 from roomkit.stores.base import Member, Room
-from roomkit.testing import RunningServer, connect, free_port, serve
+from roomkit.testing import RunningServer, connect, serve
 
 REPO = Path(__file__).resolve().parent.parent
 BUSY = "busy"
@@ -64,9 +63,9 @@ class SilentSocket:
         assert head.startswith(b"HTTP/1.1 101"), head
         client = cls(reader, writer)
         await client.until(lambda text: text.startswith("0"))
-        client.send(RawClient.connect_packet("/chat", {"name": name}))
+        client.send(connect_packet("/chat", {"name": name}))
         await client.until(lambda text: text.startswith("40/chat,"))
-        client.send(RawClient.event_packet("/chat", "join room", room, ack=1))
+        client.send(event_packet("/chat", "join room", room, ack=1))
         await client.until(lambda text: text.startswith("43/chat,1"))
         return client
 
@@ -144,9 +143,9 @@ async def test_polling_client_that_stops_polling_is_cut_off(
     server = small_backlog
     chat = server.app[CHAT_KEY]
     async with aiohttp.ClientSession() as http:
-        raw = RawClient(http, server.url)
+        raw = RawSession(http, server.url)
         await raw.open_polling()
-        await raw.post(RawClient.connect_packet("/chat", {"name": "idle"}))
+        await raw.post(connect_packet("/chat", {"name": "idle"}))
         assert (await raw.get())[0].startswith("40/chat,")
         sid = next(iter(chat.connections))
         sio = server.app[SERVER_KEY]
@@ -200,7 +199,7 @@ async def test_list_rooms_asked_by_a_client_that_does_not_read_is_bounded(
     silent_sids = set(chat.connections) - {bystander.sid}
     try:
         for ack in range(2, 400):
-            silent.send(RawClient.event_packet("/chat", "list rooms", ack=ack))
+            silent.send(event_packet("/chat", "list rooms", ack=ack))
             if ack % 10 == 0:
                 # The bystander is answered all along.
                 assert (await bystander.call("list rooms"))["ok"] is True
@@ -216,45 +215,9 @@ async def test_list_rooms_asked_by_a_client_that_does_not_read_is_bounded(
 # -- a real `roomkit serve`: resident memory before, during and after ----------------
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-@contextlib.asynccontextmanager
-async def serve_process(*options: str) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "roomkit",
-        "serve",
-        "--port",
-        str(port),
-        *options,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=REPO,
-        env={**os.environ, "ROOMKIT_ADMIN_TOKEN": "backlog-test-token"},
-    )
-    assert process.stdout is not None
-    banner = await asyncio.wait_for(process.stdout.readline(), 20)  # printed once listening
-    try:
-        assert b"serving on" in banner, banner
-        yield f"http://127.0.0.1:{port}", process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-        await asyncio.wait_for(process.communicate(), 10)
-
-
-async def count_cut_off(stream: asyncio.StreamReader, lines: list[str]) -> None:
-    """Collect the server's slow-consumer warnings as they are logged."""
-    while line := (await stream.readline()).decode():
-        if "slow consumer" in line:
-            lines.append(line)
+def slow_consumer_lines(server: Served) -> list[str]:
+    """The server's slow-consumer warnings, as they are logged."""
+    return [line for line in server.lines if "slow consumer" in line]
 
 
 @pytest.mark.slow
@@ -268,24 +231,23 @@ async def test_memory_stays_bounded_with_clients_that_never_read(
     seconds: float = request.config.getoption("--backlog-seconds")
     limit = 1024 * 1024
     slow_count = 3
-    cut_off: list[str] = []
-    async with serve_process(
-        "--no-rate-limit", "--max-backlog-bytes", str(limit), "--log-level", "WARNING"
-    ) as (url, process):
-        assert process.stderr is not None
-        watching = asyncio.create_task(count_cut_off(process.stderr, cut_off))
+    async with serving(
+        "--no-rate-limit", "--max-backlog-bytes", str(limit), capture_stderr=True
+    ) as server:
+        url = server.url
         bystander = await connect(url, "bystander")
         sender = await connect(url, "sender")
         for each in (bystander, sender):
             await each.call("join room", BUSY)
         silent = [await SilentSocket.join(url, BUSY, f"silent{i}") for i in range(slow_count)]
-        before = rss_bytes(process.pid)
+        before = server.rss_bytes()
         peak, sent, text = before, 0, "y" * 1900
         started = time.monotonic()
         try:
             # At most 30,000 messages: 57 MB for each silent client.
             while sent < 30_000 and (
-                len(cut_off) < slow_count or time.monotonic() - started < seconds
+                len(slow_consumer_lines(server)) < slow_count
+                or time.monotonic() - started < seconds
             ):
                 for _ in range(20):
                     await sender.emit("message", {"room": BUSY, "text": f"{sent:08} {text}"})
@@ -294,16 +256,16 @@ async def test_memory_stays_bounded_with_clients_that_never_read(
                 await bystander.wait_for(
                     "message", where=lambda m, last=last: m["text"].startswith(last), timeout=10
                 )
-                peak = max(peak, rss_bytes(process.pid))
+                peak = max(peak, server.rss_bytes())
         finally:
             for each in silent:
                 each.close()
-        after = rss_bytes(process.pid)
+        after = server.rss_bytes()
         received = [int(m["text"][:8]) for m in bystander.events("message")]
         await bystander.disconnect()
         await sender.disconnect()
-        process.terminate()
-        await asyncio.wait_for(watching, 10)
+        await server.stop()  # every line is read once it has exited
+    cut_off = slow_consumer_lines(server)
     mib = 1024 * 1024
     with capsys.disabled():
         print(

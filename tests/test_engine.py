@@ -8,16 +8,10 @@ server's RSS before, during and after its attack.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiohttp
-from attack_support import (
-    Served,
-    closed_by_server,
-    polling_session,
-    roomkit_serve,
-    websocket_session,
-)
+from raw_clients import closed_by_server, polling_session, websocket_session
+from serve_support import Served, serving
 
 MiB = 2**20
 # docs/security.md: RSS growth allowed while and after each attack below.
@@ -31,11 +25,11 @@ async def _bad_post(http: aiohttp.ClientSession, served: Served, body: str) -> i
         return response.status
 
 
-async def test_bad_polling_posts_are_answered_and_freed(tmp_path: Path) -> None:
+async def test_bad_polling_posts_are_answered_and_freed() -> None:
     # A body too long, or an engine.io packet a client may not send (2 ping,
     # 6 noop), used to park its request handler forever (issue point 1).
     bodies = ["2", "6", "4" + "x" * (64 * 1024 + 1)]
-    with roomkit_serve(tmp_path, log_level="WARNING") as served:
+    async with serving(capture_stderr=True) as served:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as http:
             assert await _bad_post(http, served, "2") == 400  # warm up
@@ -57,10 +51,10 @@ BAD_PACKETS = 200
 BAD_PACKET_LOG_BYTES = 2048
 
 
-async def test_undecodable_packets_are_dropped_with_bounded_logging(tmp_path: Path) -> None:
+async def test_undecodable_packets_are_dropped_with_bounded_logging() -> None:
     # Each one used to write a full ERROR traceback (issue point 6).
     junk = ["42/chat,[", "49/chat,", '42/chat,{"not": "a list"}', "4x"]
-    with roomkit_serve(tmp_path, log_level="WARNING") as served:
+    async with serving(capture_stderr=True) as served:
         log_before = served.log_bytes()
         async with aiohttp.ClientSession() as http:
             ws = await websocket_session(http, served.url)
@@ -76,8 +70,9 @@ async def test_undecodable_packets_are_dropped_with_bounded_logging(tmp_path: Pa
                 body = ["x", "4\x1ex", "b!!!"][index % 3]
                 async with http.post(f"{served.polling}&sid={sid}", data=body) as response:
                     await response.read()
-        log = served.log_path.read_text()
-        grown = served.log_bytes() - log_before
+    # Read once the server has exited, so every line it wrote is in.
+    log = served.output()
+    grown = served.log_bytes() - log_before
     assert "Traceback" not in log
     assert grown < BAD_PACKET_LOG_BYTES, log[-2000:]
     assert "bad packet" in log
@@ -105,16 +100,15 @@ async def _hold_attachments(http: aiohttp.ClientSession, url: str, declared: int
     return await closed_by_server(ws, timeout=3)
 
 
-async def test_binary_attachments_are_bounded(tmp_path: Path) -> None:
-    with roomkit_serve(tmp_path, log_level="WARNING") as served:
-        async with aiohttp.ClientSession() as http:
-            before = served.rss_bytes()
-            # Too many declared; then few, but together larger than one packet may be.
-            closed = await asyncio.gather(
-                *(_hold_attachments(http, served.url, 40) for _ in range(10)),
-                *(_hold_attachments(http, served.url, 4) for _ in range(10)),
-            )
-            after = served.rss_bytes()
+async def test_binary_attachments_are_bounded() -> None:
+    async with serving(capture_stderr=True) as served, aiohttp.ClientSession() as http:
+        before = served.rss_bytes()
+        # Too many declared; then few, but together larger than one packet may be.
+        closed = await asyncio.gather(
+            *(_hold_attachments(http, served.url, 40) for _ in range(10)),
+            *(_hold_attachments(http, served.url, 4) for _ in range(10)),
+        )
+        after = served.rss_bytes()
     assert after - before < ATTACHMENT_GROWTH, (before, after)
     assert all(closed)
 

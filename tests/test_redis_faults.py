@@ -10,22 +10,21 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from raw_clients import RawClient, ServeProcess, event_frame, rss_bytes, rss_peak
+from raw_clients import RawChatClient, event_packet
 from redis.asyncio import Redis
+from serve_support import Served, rss_bytes, rss_peak, serving
 
 from roomkit import Settings, create_app
 from roomkit.app import SERVER_KEY, STORE_KEY
 from roomkit.chat import NOT_RELAYED
 from roomkit.errors import StoreMisconfigured
 from roomkit.events import STORE_UNAVAILABLE
-from roomkit.processes import RedisProcess
+from roomkit.processes import RedisProcess, ServerProcessError
 from roomkit.redis_manager import RedisManager
 from roomkit.settings import Limits, LoadLimits
 from roomkit.stores.redis import RedisStore
@@ -124,41 +123,38 @@ RSS_GROWTH_BOUND = 48 * 2**20
 async def test_a_raw_flood_keeps_redis_connections_and_memory_bounded(redis_url: str) -> None:
     # Without the rate limit (all the flooders share one loopback address, whose
     # bucket would otherwise refuse most of the flood): every event is handled.
-    server = ServeProcess("--redis-url", redis_url, "--log-level", "ERROR", "--no-rate-limit")
-    server.start()
-    try:
-        async with (
-            cluster_client(redis_url) as redis,
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
-        ):
-            clients = [RawClient(session, server.url, f"raw{i}") for i in range(RAW_FLOODERS)]
-            await asyncio.gather(*(client.open() for client in clients))
-            await asyncio.gather(*(client.call("join room", "flood") for client in clients))
-            before = rss_bytes(server.pid)
-            own = await connection_count(redis)
-            async with rss_peak(server.pid) as peak:
-                for client in clients:
-                    await client.send_raw(
-                        *(
-                            event_frame("message", {"room": "flood", "text": f"{n}"})
-                            for n in range(20)
-                        ),
-                        *(event_frame("no such event", n) for n in range(19)),
-                    )
-                # Answered in order: after the client's flood was read.
-                await asyncio.gather(*(client.call("list rooms", timeout=30) for client in clients))
-                during = await connection_count(redis)
-            after = rss_bytes(server.pid)
-            print(
-                f"\nraw flood: Redis connections {own} -> {during}; RSS {before / 2**20:.0f} -> "
-                f"peak {peak.peak / 2**20:.0f} -> after {after / 2**20:.0f} MiB"
-            )
-            # This test's client, and the server's two pools and its listener.
-            assert during <= 1 + 2 * POOL + 1
-            assert peak.peak - before <= RSS_GROWTH_BOUND
-            await asyncio.gather(*(client.close() for client in clients))
-    finally:
-        server.stop()
+    async with (
+        serving("--no-rate-limit", redis_url=redis_url, log_level="ERROR") as server,
+        cluster_client(redis_url) as redis,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
+    ):
+        clients = [RawChatClient(session, server.url, f"raw{i}") for i in range(RAW_FLOODERS)]
+        await asyncio.gather(*(client.open() for client in clients))
+        await asyncio.gather(*(client.call("join room", "flood") for client in clients))
+        assert server.pid is not None
+        before = rss_bytes(server.pid)
+        own = await connection_count(redis)
+        async with rss_peak(server.pid) as peak:
+            for client in clients:
+                await client.send_raw(
+                    *(
+                        event_packet("/chat", "message", {"room": "flood", "text": f"{n}"})
+                        for n in range(20)
+                    ),
+                    *(event_packet("/chat", "no such event", n) for n in range(19)),
+                )
+            # Answered in order: after the client's flood was read.
+            await asyncio.gather(*(client.call("list rooms", timeout=30) for client in clients))
+            during = await connection_count(redis)
+        after = rss_bytes(server.pid)
+        print(
+            f"\nraw flood: Redis connections {own} -> {during}; RSS {before / 2**20:.0f} -> "
+            f"peak {peak.peak / 2**20:.0f} -> after {after / 2**20:.0f} MiB"
+        )
+        # This test's client, and the server's two pools and its listener.
+        assert during <= 1 + 2 * POOL + 1
+        assert peak.peak - before <= RSS_GROWTH_BOUND
+        await asyncio.gather(*(client.close() for client in clients))
 
 
 async def test_answers_for_one_connection_are_not_published(
@@ -239,51 +235,24 @@ async def test_redis_turning_evicting_stops_changes(redis_url: str, server: Runn
         assert (await client.call("join room", "elsewhere"))["ok"]
 
 
-def test_roomkit_serve_refuses_an_evicting_redis(redis_process_sync: RedisProcessUrl) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "roomkit",
-            "serve",
-            "--port",
-            str(free_port()),
-            "--redis-url",
-            redis_process_sync.url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "ROOMKIT_ADMIN_TOKEN": "faults-admin-token"},
+async def test_roomkit_serve_refuses_an_evicting_redis(redis_process: RedisProcess) -> None:
+    async with cluster_client(redis_process.url) as redis:
+        await redis.config_set("maxmemory-policy", "allkeys-lru")
+    server = Served(
+        port=free_port(),
+        admin_token="faults-admin-token",
+        redis_url=redis_process.url,
+        log_level="INFO",
+        capture_stderr=True,
+        stop_timeout=30,
     )
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "maxmemory-policy allkeys-lru" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-class RedisProcessUrl:
-    """A ``redis-server`` with an evicting policy, for a synchronous test."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-
-@pytest.fixture
-def redis_process_sync() -> Iterator[RedisProcessUrl]:
-    process = RedisProcess()
-    loop = asyncio.new_event_loop()
-    try:
-        url = loop.run_until_complete(process.start())
-
-        async def evicting() -> None:
-            async with cluster_client(url) as redis:
-                await redis.config_set("maxmemory-policy", "allkeys-lru")
-
-        loop.run_until_complete(evicting())
-        yield RedisProcessUrl(url)
-    finally:
-        loop.run_until_complete(process.stop())
-        loop.close()
+    with pytest.raises(ServerProcessError):  # it exits before it serves
+        await server.start()
+    output = server.output()
+    assert server.process is not None
+    assert server.process.returncode == 2, output[-2000:]
+    assert "maxmemory-policy allkeys-lru" in output
+    assert "Traceback" not in output
 
 
 async def test_acks_say_when_a_message_was_not_relayed(redis_process: RedisProcess) -> None:

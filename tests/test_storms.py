@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from raw_clients import RawClient, ServeProcess, rss_bytes, rss_peak
+from raw_clients import RawChatClient
+from serve_support import rss_bytes, rss_peak, serving
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -44,8 +45,6 @@ def members(request: pytest.FixtureRequest) -> int:
 
 def serve_flags() -> list[str]:
     return [
-        "--log-level",
-        "WARNING",
         "--presence-fanout-per-second",
         str(BUDGET),
         "--presence-interval",
@@ -54,9 +53,9 @@ def serve_flags() -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def raw_clients(url: str, count: int) -> AsyncIterator[list[RawClient]]:
+async def raw_clients(url: str, count: int) -> AsyncIterator[list[RawChatClient]]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        clients = [RawClient(session, url, f"m{i}") for i in range(count)]
+        clients = [RawChatClient(session, url, f"m{i}") for i in range(count)]
         try:
             await connect_all(clients)
             yield clients
@@ -64,16 +63,16 @@ async def raw_clients(url: str, count: int) -> AsyncIterator[list[RawClient]]:
             await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
 
 
-async def connect_all(clients: list[RawClient]) -> None:
+async def connect_all(clients: list[RawChatClient]) -> None:
     for start in range(0, len(clients), CONNECTING):
         await asyncio.gather(*(client.open() for client in clients[start : start + CONNECTING]))
 
 
-def presence_packets(clients: list[RawClient], *events: str) -> int:
+def presence_packets(clients: list[RawChatClient], *events: str) -> int:
     return sum(client.counts[event] for client in clients for event in (*events, "presence"))
 
 
-async def storm(clients: list[RawClient]) -> float:
+async def storm(clients: list[RawChatClient]) -> float:
     """Every client joins ROOM at once; returns the seconds until the first
     client heard of every other one (by ``user joined`` or ``presence``)."""
     observer = clients[0]
@@ -96,9 +95,8 @@ def bound(seconds: float, members: int) -> float:
 
 
 async def test_join_storm_sigterm_and_restart(members: int) -> None:
-    server = ServeProcess(*serve_flags())
-    server.start()
-    try:
+    async with serving(*serve_flags(), stop_timeout=SIGTERM_BOUND) as server:
+        assert server.pid is not None
         async with raw_clients(server.url, members) as clients:
             before = rss_bytes(server.pid)
             async with rss_peak(server.pid) as peak:
@@ -119,23 +117,19 @@ async def test_join_storm_sigterm_and_restart(members: int) -> None:
             for client in clients:
                 client.counts.clear()
             stopping = time.monotonic()
-            server.terminate()
-            assert await server.wait(timeout=SIGTERM_BOUND) == 0
+            # SIGTERM; SIGKILL (a status of -9) after SIGTERM_BOUND seconds.
+            assert await server.stop() == 0
             stopped = time.monotonic() - stopping
-            server.stop()  # closes its pipe
             left = presence_packets(clients, "user left")
             print(f"SIGTERM with {members} in one room: exit after {stopped:.2f} s, {left} packets")
             assert left <= bound(stopped, members)
 
-        # The chat page rejoins its rooms after a reconnect: a second storm.
-        server = ServeProcess(*serve_flags(), port=server.port)
-        server.start()
-        async with raw_clients(server.url, members) as clients:
-            took = await storm(clients)
-            reply = await clients[0].call("list rooms")
-            assert reply["rooms"] == [
-                {"name": ROOM, "topic": "", "members": members, "private": False}
-            ]
-            print(f"restart and rejoin storm: {took:.2f} s")
-    finally:
-        server.stop()
+    # The chat page rejoins its rooms after a reconnect: a second storm.
+    async with (
+        serving(*serve_flags(), port=server.port) as server,
+        raw_clients(server.url, members) as clients,
+    ):
+        took = await storm(clients)
+        reply = await clients[0].call("list rooms")
+        assert reply["rooms"] == [{"name": ROOM, "topic": "", "members": members, "private": False}]
+        print(f"restart and rejoin storm: {took:.2f} s")

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-from rawclient import RawClient
+from raw_clients import RawSession, connect_packet
 
 from roomkit import Limits, Settings, create_app
 from roomkit.fanout import DirectFanoutManager
@@ -140,9 +140,9 @@ async def test_every_transport_receives_what_python_socketio_sends(
 async def upgrade_transcript(kind: str) -> list[list[Any]]:
     """Events emitted before, during and after a hand-driven upgrade."""
     async with bare(kind) as fan, aiohttp.ClientSession() as http:
-        raw = RawClient(http, fan.server.url)
+        raw = RawSession(http, fan.server.url)
         await raw.open_polling()
-        await raw.post(RawClient.connect_packet(NS))
+        await raw.post(connect_packet(NS))
         assert (await raw.get())[0].startswith(f"40{NS},")
         await fan.emit("before", 0, to=AUTO)  # queued: nobody polls now
         await raw.open_websocket()
@@ -193,9 +193,9 @@ async def test_ping_timeout_during_a_burst_closes_only_the_silent_client(kind: s
         aiohttp.ClientSession() as http,
     ):
         bystander = await fan.client("bystander")
-        silent = RawClient(http, fan.server.url)
+        silent = RawSession(http, fan.server.url)
         await silent.open_websocket()
-        await silent.send(RawClient.connect_packet(NS))
+        await silent.send(connect_packet(NS))
         answer = await silent.receive()
         assert answer.startswith(f"40{NS},"), answer
         sent = 0
@@ -221,9 +221,9 @@ async def test_a_frame_that_is_not_an_engineio_packet_closes_the_connection_at_o
     # python-engineio 4.15's loop left such a connection until the ping timeout
     # (25 s + 20 s by default); the test's own timeout is far shorter.
     async with bare("direct") as fan, aiohttp.ClientSession() as http:
-        raw = RawClient(http, fan.server.url)
+        raw = RawSession(http, fan.server.url)
         ws = await raw.open_websocket()
-        await raw.send(RawClient.connect_packet(NS))
+        await raw.send(connect_packet(NS))
         assert (await raw.receive()).startswith(f"40{NS},")
         await raw.send("")
         while (message := await ws.receive(3)).type is aiohttp.WSMsgType.TEXT:
@@ -239,10 +239,10 @@ async def test_deflate_is_declined_by_default_and_correct_when_allowed(
 ) -> None:
     options = TransportOptions(compression=compression)
     async with bare("direct", options) as fan, aiohttp.ClientSession() as http:
-        raw = RawClient(http, fan.server.url)
+        raw = RawSession(http, fan.server.url)
         ws = await raw.open_websocket(compress=15)  # offered, as browsers do
         assert ws.compress == (15 if compression else 0)
-        await raw.send(RawClient.connect_packet(NS))
+        await raw.send(connect_packet(NS))
         assert (await raw.receive()).startswith(f"40{NS},")
         python_client = await fan.client("python")  # aiohttp offers deflate too
         payloads = [{"n": n, "text": "hello " * n} for n in range(60)]
