@@ -46,6 +46,11 @@ def make_class(folder: Path, size: int) -> list[str]:
     return names
 
 
+def _every_core() -> None:
+    """In the child, before it runs: allow every core (undoing the parent's pinning)."""
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 async def _grade(folder: Path, names: list[str], *options: str, deadline: float) -> dict[str, Any]:
     """Time one ``roomkit grade`` run over ``names`` in ``folder``."""
     results = folder / f"results-{time.monotonic_ns()}.jsonl"
@@ -63,6 +68,9 @@ async def _grade(folder: Path, names: list[str], *options: str, deadline: float)
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        # The benchmark pins itself to the load generator's core; a class run must
+        # have every core, or --jobs 2 measures one core twice.
+        preexec_fn=_every_core,
     )
     try:
         _, error = await asyncio.wait_for(process.communicate(), deadline)
