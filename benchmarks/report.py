@@ -51,7 +51,8 @@ def render(results: dict[str, Any], image: str | None) -> str:
         "- Clients offer permessage-deflate, as browsers and the JS client do: the bare "
         "python-socketio server accepts it (aiohttp's default), `roomkit serve` declines it "
         "unless `--websocket-compression`, Node's socket.io declines it by default.",
-        "- Servers: `roomkit serve --port P --no-rate-limit --log-level WARNING` with its "
+        "- Servers: `roomkit serve --port P --no-rate-limit --room-creations-per-minute 1000000 "
+        "--room-creation-burst 100000 --log-level WARNING` with its "
         "defaults (`--loop auto`: uvloop when installed; `--gc-threshold 100000`) and "
         "with those options off, `python -m benchmarks.bare_server` (python-socketio on "
         "aiohttp, nothing else) and `node benchmarks/node_server.js` (socket.io 4.8 "

@@ -87,7 +87,10 @@ class ServerKind:
         if self.family == "roomkit":
             roomkit = Path(sys.executable).with_name("roomkit")
             program = [str(roomkit)] if roomkit.exists() else [sys.executable, "-m", "roomkit"]
+            # Every load-generator client comes from 127.0.0.1: the per-address room
+            # quota (30 new rooms a minute) would refuse the scale-out's rooms.
             command = [*program, "serve", "--port", str(port), "--no-rate-limit"]
+            command += ["--room-creations-per-minute", "1000000", "--room-creation-burst", "100000"]
             command += ["--log-level", "WARNING", *self.options]
             if redis_url:
                 command += ["--redis-url", redis_url]
