@@ -65,7 +65,8 @@ def test_a_misbehaving_handler_fails_its_test_and_the_next_test_still_runs(
     outcome, message = result["poke answers poked"]
     assert outcome is not Outcome.PASSED
     assert verdict in message
-    assert result["echo answers with the text"] == (Outcome.PASSED, "")
+    # The whole verdict on failure: it says how the next test's fresh host fared.
+    assert result["echo answers with the text"] == (Outcome.PASSED, ""), result
 
 
 @pytest.mark.parametrize(
