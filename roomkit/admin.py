@@ -7,7 +7,7 @@ import hmac
 from roomkit.errors import Refused
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake, Middleware
-from roomkit.ratelimit import TokenBucket
+from roomkit.ratelimit import AddressBuckets
 from roomkit.settings import Limits
 from roomkit.validation import bound, system_text
 
@@ -30,13 +30,10 @@ class AttemptLimiter:
         buckets and then the oldest are forgotten. Default 10000.
     """
 
-    __slots__ = ("_buckets", "burst", "max_addresses", "rate")
+    __slots__ = ("_buckets",)
 
     def __init__(self, rate: float, burst: int, max_addresses: int = 10_000) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.max_addresses = max_addresses
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets = AddressBuckets(rate, burst, max_addresses)
 
     def blocked(self, address: str) -> bool:
         """Whether ``address`` has used up its wrong tokens for now."""
@@ -45,20 +42,7 @@ class AttemptLimiter:
 
     def failed(self, address: str) -> None:
         """``address`` sent a wrong token."""
-        bucket = self._buckets.get(address)
-        if bucket is None:
-            self._forget()
-            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst)
-        bucket.take()
-
-    def _forget(self) -> None:
-        if len(self._buckets) < self.max_addresses:
-            return
-        for address, bucket in list(self._buckets.items()):
-            if bucket.available() >= self.burst:
-                del self._buckets[address]
-        while len(self._buckets) >= self.max_addresses:
-            del self._buckets[next(iter(self._buckets))]
+        self._buckets.take(address)
 
 
 def require_token(expected: str, attempts: AttemptLimiter | None = None) -> Middleware:

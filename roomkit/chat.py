@@ -19,8 +19,7 @@ from roomkit.errors import ProtocolError, Refused, StoreUnavailable
 from roomkit.events import EventNamespace, EventSpec, Reply
 from roomkit.middleware import Handshake
 from roomkit.presence import Presence
-from roomkit.quota import AddressBudget
-from roomkit.ratelimit import SharedBuckets, TokenBucket
+from roomkit.ratelimit import AddressBuckets, SharedBuckets, TokenBucket
 from roomkit.relay import relay_failed
 from roomkit.settings import Limits, LoadLimits
 from roomkit.stores.base import Member, Room, RoomStore
@@ -103,7 +102,9 @@ class ChatNamespace(EventNamespace):
             fanout_per_second=load.presence_fanout_per_second,
             interval=load.presence_interval,
         )
-        self.room_creations = AddressBudget(
+        # Rooms are a shared resource (max_rooms_total): each client address
+        # gets a bucket of room creations, so one address fills the quota slowly.
+        self.room_creations = AddressBuckets(
             load.room_creations_per_minute / 60, load.room_creation_burst
         )
         self.connections: dict[str, Connection] = {}
