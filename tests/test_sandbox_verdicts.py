@@ -86,6 +86,41 @@ def test_a_blocking_handler_costs_the_tests_limit(
     assert result["echo answers with the text"] == (Outcome.PASSED, "")
 
 
+# Blocks the host's event loop when a client leaves after a poke: the scenario
+# itself completes, and the servers' stop is what runs out of time.
+BLOCKS_ON_LEAVING = """
+import time
+
+POKED = []
+
+def register_echo(sio):
+    @sio.on("echo")
+    async def echo(sid, text):
+        return text
+
+    @sio.on("poke")
+    async def poke(sid):
+        POKED.append(sid)
+        return "poked"
+
+    @sio.on("disconnect")
+    async def gone(sid, *reason):
+        if POKED:
+            time.sleep(60)
+"""
+
+
+def test_a_host_that_times_out_while_its_servers_stop_is_replaced(
+    course: Course, tmp_path: Path
+) -> None:
+    # Regression: a run cancelled after the scenario (in the servers' stop) kept
+    # its host, and the next test timed out against the same blocked process.
+    learner = submission(tmp_path / "mallory", course, BLOCKS_ON_LEAVING)
+    result = outcomes(grade(course, learner, sandbox="require"))
+    assert result["poke answers poked"][0] is Outcome.TIMED_OUT
+    assert result["echo answers with the text"] == (Outcome.PASSED, ""), result
+
+
 def test_the_courses_warning_filters_do_not_fail_the_learners_code(
     course: Course, tmp_path: Path
 ) -> None:

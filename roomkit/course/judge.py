@@ -185,21 +185,29 @@ async def _run_remote(
     """
     host = candidate.host
     assert host is not None
-    served = await host.serve(candidate, function, servers, timeout)
-    stage = Stage(served.urls)
     try:
-        await scenario(stage)
-        await stage.settle()
-        # Observed before the clients leave: their goodbyes are not part of the scenario.
-        observed = _observe(stage, await served.errors(timeout))
+        served = await host.serve(candidate, function, servers, timeout)
+    except (ExerciseFailure, BrokenTest):
+        raise  # the host answered: it is in order for the next test
     except BaseException:
-        # Cancelled (out of time) or broken: whatever state the host is in, the
-        # next test starts a fresh one.
         host.kill()
         raise
-    finally:
-        await stage.close()
-    await served.stop()
+    stage = Stage(served.urls)
+    try:
+        try:
+            await scenario(stage)
+            await stage.settle()
+            # Observed before the clients leave: their goodbyes are not part of the scenario.
+            observed = _observe(stage, await served.errors(timeout))
+        finally:
+            await stage.close()
+        await served.stop()
+    except BaseException:
+        # Cancelled (out of time) or broken, up to and including the servers'
+        # stop (a handler blocking on disconnect holds it): whatever state the
+        # host is in, the next test starts a fresh one.
+        host.kill()
+        raise
     host.kill_if_forked()
     return observed
 
