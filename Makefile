@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Most tests wait on real servers, kernels and sandboxes: two workers halve the wait.
 TEST_WORKERS ?= 2
 
-.PHONY: setup lab test lint typecheck layers serve cluster bench soak clean help
+.PHONY: setup lab test lint typecheck layers serve cluster bench soak lock clean help
 
 help:
 	@echo "make lab      set up, then open the course in JupyterLab"
@@ -19,15 +19,27 @@ help:
 	@echo "make cluster  run redis-server and two chat servers (ports 8001, 8002)"
 	@echo "make bench    run the benchmarks and rewrite docs/benchmarks.md"
 	@echo "make soak     run the full-size soak and join-storm tests"
+	@echo "make lock     re-pin constraints.txt to the newest allowed versions"
 
 setup: $(STAMP) $(VENDOR)
 
-# Re-installs only when the package's dependencies changed (or the venv is new).
-$(STAMP): pyproject.toml
+# Re-installs only when the package's dependencies or their pinned versions
+# changed (or the venv is new).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[course,test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[course,test]'
 	@touch $@
+
+# Re-pin constraints.txt to the newest versions pyproject.toml's ranges allow (then
+# run `make test` before committing it).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[course,test,bench]'
+	{ sed -n '1,3p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^#'; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 # The official Socket.IO client, for the web pages and the interop tests.
 $(VENDOR): package.json package-lock.json
@@ -77,9 +89,13 @@ serve: setup
 cluster: setup
 	$(BIN)/roomkit cluster --nodes 2
 
-bench: setup
-	@test $(VENV)/.roomkit-bench-installed -nt pyproject.toml || \
-		{ $(BIN)/python -m pip install -q -e '.[bench]' && touch $(VENV)/.roomkit-bench-installed; }
+BENCH_STAMP := $(VENV)/.roomkit-bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	@touch $@
+
+bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
 
 soak: setup

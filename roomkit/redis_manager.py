@@ -195,7 +195,8 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
                     "pub/sub listener lost Redis (%s); retrying in %.1f s", problem, backoff
                 )
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                # Typed from redis-py 8.2 on; untyped before (the range allows both).
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
                 await client.aclose()
             await asyncio.sleep(backoff)  # paces reconnection attempts
             backoff = min(backoff * 2, self.max_backoff)

@@ -263,3 +263,13 @@ def test_make_lab_in_the_release_serves_its_notebooks(
     names = {item["name"] for item in listing["content"]}
     assert "02_rooms.ipynb" in names
     assert ".expected" not in names  # hidden files stay hidden in Lab
+
+
+def test_the_release_installs_the_versions_the_course_was_tested_with(released: Path) -> None:
+    pins = released / "constraints.txt"
+    assert pins.read_text() == (REPO / "constraints.txt").read_text()
+    planned = subprocess.run(
+        ["make", "-n", "setup"], cwd=released, capture_output=True, text=True, timeout=60
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "pip install --quiet -c constraints.txt -e '.[course]'" in planned.stdout

@@ -36,7 +36,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = ["ReleaseError", "ReleaseReport", "public_test_source", "release"]
 
 # Copied as they are, when the course has them (paths relative to its root).
-_COPIED = ("pyproject.toml", "environment.yml", "LICENSE")
+_COPIED = ("pyproject.toml", "constraints.txt", "environment.yml", "LICENSE")
 # The package as installed, with its built web assets (the release needs no npm).
 _PACKAGE = Path(__file__).resolve().parents[1]
 _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
@@ -71,15 +71,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.roomkit-installed
+# The versions the course was tested with, when it ships them.
+PINS   := $(wildcard constraints.txt)
 
 .PHONY: setup lab
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(PINS)
 \t@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 \t$(BIN)/python -m pip install --quiet --upgrade pip
-\t$(BIN)/python -m pip install --quiet -e '.[course]'
+\t$(BIN)/python -m pip install --quiet $(if $(PINS),-c $(PINS)) -e '.[course]'
 \t@touch $@
 
 # Jupyter refuses to run as root unless told; containers often are root.
