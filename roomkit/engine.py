@@ -31,6 +31,7 @@ import engineio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from roomkit.environ import interned
 from roomkit.logthrottle import LogThrottle
 
 __all__ = ["RoomkitEngineServer", "client_address", "host_allowed", "host_guard"]
@@ -120,7 +121,7 @@ class RoomkitEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._async = driver
 
     def _translate(self, request: web.Request) -> dict[str, Any]:
-        environ: dict[str, Any] = self._translate_driver(request)
+        environ: dict[str, Any] = interned(self._translate_driver(request))
         peer = request.remote or ""
         if peer in self.trusted_proxies:
             environ["REMOTE_ADDR"] = client_address(

@@ -30,6 +30,7 @@ from typing import Any
 
 import socketio
 
+from roomkit.environ import EnvironHeaders, EnvironQuery
 from roomkit.errors import Refused
 from roomkit.logthrottle import LogThrottle
 from roomkit.settings import Limits
@@ -70,26 +71,15 @@ class Handshake:
         cls, sid: str, namespace: str, environ: Mapping[str, Any], auth: Any
     ) -> Handshake:
         """Build a handshake from python-socketio's WSGI-style ``environ``."""
-        headers = {
-            key[5:].replace("_", "-").lower(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if key in environ:
-                headers[key.replace("_", "-").lower()] = str(environ[key])
-        query: dict[str, str] = {}
-        for part in str(environ.get("QUERY_STRING", "")).split("&"):
-            if part:
-                key, _, value = part.partition("=")
-                query.setdefault(key, value)
         return cls(
             sid=sid,
             namespace=namespace,
             auth=auth if isinstance(auth, dict) else {},
-            headers=headers,
+            # Views, not copies: python-socketio keeps the environ for the
+            # connection's life, and so does the session keep this handshake.
+            headers=EnvironHeaders(environ),
             remote_address=str(environ.get("REMOTE_ADDR") or ""),
-            query=query,
+            query=EnvironQuery(environ),
         )
 
 
