@@ -64,7 +64,7 @@ def fanout_sections(fanout: dict[str, Any]) -> list[str]:
             for size, at_size in sizes.items()
         )
         + ". Latency is from the sender's send call to the receiver's read, on one "
-        "machine's monotonic clock; median over runs of each run's percentile."
+        "machine's monotonic clock; percentiles of all runs' deliveries together."
     )
     out.append("")
     header = ["server"]

@@ -60,3 +60,22 @@ def test_profile_samples_are_classified_by_what_was_running() -> None:
     assert classify([emit, ("gc_collect_main", "libpython3.11.so.1.0")]) == GARBAGE_COLLECTOR
     assert classify([write, ("send", "libc.so.6")]) == SEND_CALLS
     assert classify([write, emit]).startswith("socket.io")
+
+
+def test_latency_percentiles_pool_every_runs_deliveries() -> None:
+    from benchmarks.harness import BurstResult
+    from benchmarks.runs import latency_figures
+
+    def run(latencies_us: list[int]) -> BurstResult:
+        return BurstResult(
+            len(latencies_us), len(latencies_us), len(latencies_us), 1.0, False, {}, latencies_us
+        )
+
+    # Two quiet runs and one with a late burst: a run's own p99 is its 99th value of 100.
+    quiet = list(range(1_000, 1_100))
+    figures = latency_figures([run(quiet), run(quiet), run([*quiet[:-5], *[9_000] * 5])])
+    assert figures["deliveries"] == 300
+    assert figures["p50_ms"] == 1.049
+    assert figures["p99_ms"] == 9.0  # 5 of 300 deliveries were late: more than 1 %
+    assert [summary["p99_ms"] for summary in figures["runs"]] == [1.098, 1.098, 9.0]
+    assert latency_figures([])["deliveries"] == 0
