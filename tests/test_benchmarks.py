@@ -79,3 +79,27 @@ def test_latency_percentiles_pool_every_runs_deliveries() -> None:
     assert figures["p99_ms"] == 9.0  # 5 of 300 deliveries were late: more than 1 %
     assert [summary["p99_ms"] for summary in figures["runs"]] == [1.098, 1.098, 9.0]
     assert latency_figures([])["deliveries"] == 0
+
+
+@pytest.mark.parametrize(
+    ("others", "seconds", "warned"),
+    [(0.6, 1.0, True), (0.1, 1.0, False), (0.6, 0.05, False)],
+    ids=["busy", "quiet", "too short to tell"],
+)
+def test_a_run_that_other_work_slowed_is_flagged(
+    others: float, seconds: float, warned: bool
+) -> None:
+    from benchmarks.report_fanout import targets_section
+
+    def figures(server: float, loadgen: float) -> dict[str, object]:
+        run = {
+            "seconds": seconds,
+            "cpu": {"server:x:1": server, "loadgen:w": loadgen, "others": others},
+        }
+        return {"throughput": {"rate": 1000.0, "server_cpu": server, "runs": [run]}, "latency": {}}
+
+    # The server waits for a saturated load generator: not a sign of a busy machine.
+    fanout = {
+        "sizes": {"100": {"servers": {"roomkit": figures(0.3, 1.0), "node": figures(1.0, 0.6)}}}
+    }
+    assert ("**Busy machine:**" in "\n".join(targets_section(fanout))) is warned
