@@ -206,6 +206,7 @@ def _config(args: argparse.Namespace) -> Config:
         config.latency_seconds = 0.25
         config.memory_clients = 20
         config.scaleout_receivers = 10
+        config.scaleout_deliveries = 400
         config.client_receivers = 10
         config.client_deliveries = 200
         config.profile_seconds = 1.0

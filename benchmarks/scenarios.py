@@ -183,7 +183,7 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
     if shutil.which("redis-server") is None:
         return {"available": False, "reason": "redis-server is not installed"}
     receivers = config.scaleout_receivers
-    messages = max(10, round(config.deliveries / receivers))
+    messages = max(10, round(config.scaleout_deliveries / receivers))
     timeout = config.burst_timeout(messages * receivers)
     kind = SERVER_KINDS["roomkit"]
     async with RedisProcess() as redis:
@@ -217,4 +217,9 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
         "one_server": one,
         "two_servers": two,
         "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
+        # With a core for each server: two of them deliver what their CPU per
+        # delivered message allows, against one server's (Redis left out).
+        "projected_ratio": 2 * one["server_us_per_delivery"] / two["server_us_per_delivery"]
+        if two["server_us_per_delivery"]
+        else float("nan"),
     }
