@@ -9,21 +9,22 @@ from benchmarks.report_tables import label, number, table, unavailable
 
 __all__ = ["client_section", "memory_section", "scaleout_section"]
 
-# Measured once (not by make bench): tracemalloc in a `roomkit serve` process,
-# 500 idle websocket connections, allocations grouped by the code that made them.
+# Measured once (not by make bench): tracemalloc in a process serving roomkit's app,
+# 300 idle websocket connections, allocations grouped by the code that made them.
 MEMORY_NOTES = [
     "What one idle websocket connection of `roomkit serve` holds, measured once with "
-    "tracemalloc (Python allocations only, 500 connections, 22.6 KiB each): aiohttp's "
-    "HTTP request and its protocol, parser and handler task about 8 KiB; aiohttp's "
-    "websocket response (reader queue, frame parser, writer) about 2.7 KiB; "
-    "engine.io's WSGI-style environ (a copy of every request header, kept for the "
-    "connection's life) about 1.4 KiB; roomkit's transport (the reading coroutine, the "
-    "outbox, the ping timer) about 1.8 KiB; roomkit's handshake record (headers again) "
-    "and chat connection (rate-limit bucket, room set) about 1.2 KiB; engine.io and "
-    "socket.io session state about 1.3 KiB. Compared with before: no writer task, no "
-    "task and timer per read, no sleeping ping task, and no deflate state (a zlib stream "
-    "per direction per connection, which is most of the bare python-socketio server's "
-    "figure: it accepts deflate).",
+    "tracemalloc (Python allocations only, 300 connections, 20.7 KiB each): aiohttp's "
+    "HTTP request, protocol, parser and handler task about 7.8 KiB; aiohttp's websocket "
+    "response and writer about 2.7 KiB; engine.io's session, its WSGI-style environ "
+    "(every request header, kept for the connection's life) and packets about 2.9 KiB; "
+    "roomkit's transport and engine glue (the reading coroutine, the outbox, the ping "
+    "timer) about 2.8 KiB; roomkit's handshake (views of that environ, not a second "
+    "copy of the headers) about 1.1 KiB; socket.io's room membership about 1.0 KiB; "
+    "roomkit's chat state (room index, rate-limit bucket) about 1.1 KiB; asyncio about "
+    "1.1 KiB. Compared with before: no writer task, no task and timer per read, no "
+    "sleeping ping task, no second copy of the headers, and no deflate state (a zlib "
+    "stream per direction per connection, which is most of the bare python-socketio "
+    "server's figure: it accepts deflate).",
 ]
 
 
