@@ -10,6 +10,7 @@ median of ``Config.runs`` runs.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "alternate",
     "latency_figures",
     "loadgen_share",
+    "projected_ratio",
     "rooms_open",
     "servers_running",
     "throughput_figures",
@@ -96,6 +98,16 @@ def _server_us_per_delivery(result: BurstResult) -> float:
     return _server_share(result) * result.seconds / result.delivered * 1e6
 
 
+def _busiest_server_us_per_delivery(result: BurstResult) -> float:
+    # With a core per server, the busiest one decides how fast the group delivers.
+    busiest = max(
+        (share for name, share in result.cpu.items() if name.startswith("server:")), default=0.0
+    )
+    if not result.delivered:
+        return float("nan")
+    return busiest * result.seconds / result.delivered * 1e6
+
+
 def _worst_process_share(result: BurstResult) -> float:
     return max(
         (share for name, share in result.cpu.items() if name.startswith("loadgen:")), default=0.0
@@ -121,11 +133,27 @@ def throughput_figures(results: Sequence[BurstResult]) -> dict[str, Any]:
         "rate": median([result.rate for result in results]),
         "server_cpu": median([_server_share(result) for result in results]),
         "server_us_per_delivery": median([_server_us_per_delivery(r) for r in results]),
+        "busiest_server_us_per_delivery": median(
+            [_busiest_server_us_per_delivery(r) for r in results]
+        ),
         "loadgen_cpu": median([loadgen_share(result) for result in results]),
         "loadgen_max_process_cpu": median([_worst_process_share(result) for result in results]),
         "timeouts": sum(result.timed_out for result in results),
         "runs": [result.summary() for result in results],
     }
+
+
+def projected_ratio(one: dict[str, Any], group: dict[str, Any]) -> float:
+    """How many times one server's deliveries per second a group of servers would
+    reach with a core each: the group is as fast as its busiest server (the
+    sender's, which also reads and publishes every message). ``one`` and
+    ``group`` are :func:`throughput_figures`; the result is a projection from
+    CPU time, not a measurement.
+    """
+    busiest = group["busiest_server_us_per_delivery"]
+    if not busiest or math.isnan(busiest):
+        return float("nan")
+    return float(one["server_us_per_delivery"] / busiest)
 
 
 def latency_figures(results: Sequence[BurstResult]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from benchmarks.runs import (
     alternate,
     latency_figures,
     loadgen_share,
+    projected_ratio,
     rooms_open,
     servers_running,
     throughput_figures,
@@ -217,9 +218,5 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
         "one_server": one,
         "two_servers": two,
         "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
-        # With a core for each server: two of them deliver what their CPU per
-        # delivered message allows, against one server's (Redis left out).
-        "projected_ratio": 2 * one["server_us_per_delivery"] / two["server_us_per_delivery"]
-        if two["server_us_per_delivery"]
-        else float("nan"),
+        "projected_ratio": projected_ratio(one, two),
     }

@@ -103,3 +103,19 @@ def test_a_run_that_other_work_slowed_is_flagged(
         "sizes": {"100": {"servers": {"roomkit": figures(0.3, 1.0), "node": figures(1.0, 0.6)}}}
     }
     assert ("**Busy machine:**" in "\n".join(targets_section(fanout))) is warned
+
+
+def test_the_two_server_projection_is_bound_by_the_busier_server() -> None:
+    from benchmarks.harness import BurstResult
+    from benchmarks.runs import projected_ratio, throughput_figures
+
+    def run(**servers: float) -> BurstResult:
+        cpu = {f"server:roomkit:{name}": share for name, share in servers.items()}
+        return BurstResult(1_000, 100_000, 100_000, 1.0, False, cpu)
+
+    one = throughput_figures([run(a=0.4)])
+    # Together the two use less CPU per delivery than one (0.35 against 0.4 s),
+    # but the sender's server is busy 0.25 s: 1.6x, not 2 x 0.4 / 0.35 = 2.29x.
+    two = throughput_figures([run(a=0.25, b=0.1)])
+    assert two["busiest_server_us_per_delivery"] == 2.5
+    assert projected_ratio(one, two) == 1.6
