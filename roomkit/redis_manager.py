@@ -22,8 +22,9 @@ And on the publishing side:
 * an emit addressed to one connection of this server (an ``error`` event, an
   ack-less answer) is delivered here and not published: the other servers
   have nothing to do with it;
-* publishes share a pool of at most ``max_connections`` connections (redis-py's
-  default pool opens one per concurrent command and never closes them);
+* publishes go out in the order they were made, through one sender: every
+  publish waiting when it is ready goes out in one pipeline (one round trip
+  for a burst of emits, where python-socketio pays one per emit);
 * a publish gets ``relay_timeout`` seconds, one attempt, and when it fails the
   handler learns it through :func:`roomkit.relay.relay_failed`, so an ack
   can say that the other servers may not have the message.
@@ -66,6 +67,8 @@ __all__ = [
 logger = logging.getLogger("roomkit")
 
 FIRST_BACKOFF = 0.1
+# Publishes per pipeline: bounds one round trip's size when a burst piled up.
+MAX_BATCH = 500
 
 
 # python-socketio's pub/sub manager hands every emit, local or received from
@@ -87,7 +90,8 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
     :param ready_timeout: seconds :meth:`lifetime` waits for the first
         subscription before serving anyway (the listener keeps trying).
         Default 5.
-    :param max_connections: size of the publishing connection pool. Default 4.
+    :param max_connections: size of the publishing connection pool (publishes
+        use one connection at a time). Default 4.
     :param relay_timeout: seconds one publish may take, waiting for a pooled
         connection included. Default 1.
     :param transport: how this server's connections are written to (see
@@ -115,8 +119,9 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         self.max_connections = max_connections
         self.relay_timeout = relay_timeout
         self.publish_failures = FailureReport("publishing to Redis")
-        # Publishes a handler stopped waiting for; kept until they end.
-        self._publishing: set[asyncio.Task[bool]] = set()
+        # Encoded messages waiting for the sender, each with its outcome.
+        self._outgoing: list[tuple[str, asyncio.Future[bool]]] = []
+        self._sender: asyncio.Task[None] | None = None
         self.subscriptions = 0
         self._subscribed = asyncio.Condition()
 
@@ -151,24 +156,41 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     async def _publish(self, data: Any) -> None:
         # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
-        # each. The publish runs in a task of its own and the handler waits for
-        # it at most relay_timeout: redis-py's clean-up after a timed-out reply
-        # (closing the connection, up to one more timeout) must not delay the
-        # answer. A publish still running then may yet arrive: the ack says
+        # each. The handler waits at most relay_timeout for its message to be
+        # published: redis-py's clean-up after a timed-out reply (closing the
+        # connection, up to one more timeout) must not delay the answer. A
+        # message still queued or in flight then may yet arrive: the ack says
         # the other servers "may not have it".
         if not self.connected:
             self._redis_connect()
-        task = asyncio.create_task(self._publish_now(data))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
-        done, _ = await asyncio.wait({task}, timeout=self.relay_timeout)
-        if not done or not task.result():
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._outgoing.append((self.json.dumps(data), outcome))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outgoing(), name="redis publisher")
+        done, _ = await asyncio.wait({outcome}, timeout=self.relay_timeout)
+        if not done or not outcome.result():
             mark_relay_failed()
 
-    async def _publish_now(self, data: Any) -> bool:
+    async def _send_outgoing(self) -> None:
+        # One sender at a time keeps this server's publishes in order; what
+        # piled up during a round trip goes out together in the next one.
+        batch: list[tuple[str, asyncio.Future[bool]]] = []
+        try:
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing[:MAX_BATCH], self._outgoing[MAX_BATCH:]
+                published = await self._publish_batch([message for message, _ in batch])
+                _settle(batch, published)
+                batch = []
+        finally:  # cancelled (the server stops): nobody waits in vain
+            _settle(batch, False)
+
+    async def _publish_batch(self, messages: list[str]) -> bool:
         try:
             async with deadline(self.relay_timeout):
-                await self.redis.publish(self.channel, self.json.dumps(data))
+                pipeline = self.redis.pipeline(transaction=False)
+                for message in messages:
+                    pipeline.publish(self.channel, message)
+                await pipeline.execute()
         except (RedisError, OSError, *TIMED_OUT) as problem:
             self.publish_failures.failed(problem)
             return False
@@ -252,9 +274,17 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     async def stop(self) -> None:
         """Cancel the listener and close the publishing connection."""
-        for task in list(self._publishing):
-            await cancel_and_wait(task)
+        if self._sender is not None:
+            await cancel_and_wait(self._sender)
+        _settle(self._outgoing, False)
+        self._outgoing = []
         await close_redis_manager(self)
+
+
+def _settle(batch: list[tuple[str, asyncio.Future[bool]]], published: bool) -> None:
+    for _, outcome in batch:
+        if not outcome.done():
+            outcome.set_result(published)
 
 
 async def close_redis_manager(manager: socketio.AsyncRedisManager) -> None:
