@@ -35,7 +35,8 @@ class Config:
     :param memory_clients: idle connections for the memory figure.
     :param scaleout_receivers: receivers for the 1-vs-2-server runs.
     :param scaleout_deliveries: deliveries per 1-vs-2-server burst: long enough
-        (about half a second) for the CPU counters' 10 ms ticks not to matter.
+        (about a second; the busier of two servers then uses some 30 of the
+        CPU counters' 10 ms ticks).
     :param client_receivers: receivers per client kind in the client-cost runs.
     :param client_deliveries: deliveries per client-cost burst.
     :param profile_seconds: how long py-spy samples the server under load.
@@ -57,7 +58,7 @@ class Config:
     workers: int = 1
     memory_clients: int = 1000
     scaleout_receivers: int = 500
-    scaleout_deliveries: int = 300_000
+    scaleout_deliveries: int = 600_000
     client_receivers: int = 100
     client_deliveries: int = 30_000
     profile_seconds: float = 3.0
