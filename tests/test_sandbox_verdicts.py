@@ -26,7 +26,8 @@ from roomkit.course.failures import ExerciseFailure
 from roomkit.course.grading import grade, run_tests
 from roomkit.course.implementations import CellCode, from_notebook
 from roomkit.course.manifest import Course
-from roomkit.course.remote import CandidateHost, RemoteImplementation
+from roomkit.course.remote import CandidateHost
+from roomkit.course.remote_implementation import RemoteImplementation
 from roomkit.course.results import Outcome
 from roomkit.course.sandbox import Limits
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from roomkit.course.failures import ExerciseFailure, NotSolved, describe_exception
 from roomkit.course.implementations import CellCode, Implementation
-from roomkit.course.remote import RemoteImplementation
+from roomkit.course.remote_implementation import RemoteImplementation
 
 __all__ = ["cell_functions", "names_used", "require_call"]
 

@@ -27,7 +27,7 @@ from roomkit.course.failures import (
 )
 from roomkit.course.implementations import Implementation
 from roomkit.course.recording import RecordedReference, Reference, ReferenceRecorder
-from roomkit.course.remote import RemoteImplementation
+from roomkit.course.remote_implementation import RemoteImplementation
 from roomkit.course.scenario import (
     RUN_TIMEOUT,
     SERVER_NAMES,

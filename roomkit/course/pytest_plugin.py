@@ -38,7 +38,8 @@ from roomkit.course.recording import (
     ReferenceSource,
     scenario_key,
 )
-from roomkit.course.remote import CandidateHost, RemoteImplementation
+from roomkit.course.remote import CandidateHost
+from roomkit.course.remote_implementation import RemoteImplementation
 from roomkit.course.results import Outcome, TestResult
 
 __all__ = [

@@ -2,8 +2,9 @@
 
 One :class:`CandidateHost` per submission runs that submission's code (see
 :mod:`roomkit.course.candidate_host`). A :class:`RemoteImplementation` stands for
-one exercise of it in the exercise tests (the ``impl`` fixture); the judge asks
-it for servers (:meth:`CandidateHost.serve`) and drives them from the grader
+one exercise of it in the exercise tests (the ``impl`` fixture, in
+:mod:`roomkit.course.remote_implementation`); the judge asks the host for servers
+(:meth:`CandidateHost.serve`) and drives them from the grader
 through Unix sockets. Whatever the host does, the grader only reads short JSON
 answers from it, each bounded in time; a host that ends, hangs or breaks its
 limits is killed (its whole PID namespace with it) and the next test starts a
@@ -25,15 +26,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from roomkit.course.failures import BrokenTest, ExerciseFailure, ExerciseTimeout, NotSolved
-from roomkit.course.implementations import CellCode, Implementation
 from roomkit.course.sandbox import Limits, host_command, sandbox_uid
 from roomkit.course.scenario import HandlerError
 from roomkit.course.shipping import ship_function
+
+if TYPE_CHECKING:  # the implementation module builds on this one
+    from roomkit.course.remote_implementation import RemoteImplementation
 
 __all__ = [
     "LOAD_TIMEOUT",
@@ -43,7 +46,6 @@ __all__ = [
     "CandidateHost",
     "HostEnded",
     "HostTimeout",
-    "RemoteImplementation",
     "RemoteServers",
 ]
 
@@ -346,73 +348,3 @@ class RemoteServers:
         """Stop them (killing the host when it does not answer)."""
         with contextlib.suppress(HostEnded):
             await self.host.request({"op": "stop", "server": self.name})
-
-
-@dataclass
-class RemoteImplementation(Implementation):
-    """One exercise of a submission, run in a :class:`CandidateHost`.
-
-    Its names live in the host: only the judge uses it, through :meth:`CandidateHost.serve`.
-
-    :param host: the submission's host.
-    :param cells: the exercise's cells (from the grader's reading of the notebook).
-    :param notebook: the notebook's file name, for messages.
-    """
-
-    host: CandidateHost | None = None
-    cells: list[CellCode] = field(default_factory=list)
-    notebook: str = ""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if self.problem is not None:
-            raise type(self.problem)(str(self.problem))
-        raise BrokenTest(
-            f"{name} lives in the submission's own process under sealed grading: an exercise "
-            "test reaches the learner's code only through check_against_reference or "
-            "check_cluster_against_reference"
-        )
-
-    def load(self) -> None:
-        """Run the exercise's cells in the host, once per host (starting it if need be).
-
-        :raises ExerciseFailure: (or :class:`NotSolved`) when they cannot run; the
-            same failure for every later test of the exercise.
-        """
-        if self.problem is not None:
-            raise type(self.problem)(str(self.problem))
-        assert self.host is not None
-        if self.exercise.id in self.host.loaded:
-            return
-        exercise = self.exercise
-        try:
-            answer = self.host.request_now(
-                {
-                    "op": "load",
-                    "exercise": {
-                        "id": exercise.id,
-                        "title": exercise.title,
-                        "notebook": exercise.notebook,
-                        "defines": list(exercise.defines),
-                        "hints": [],
-                        "tests": exercise.tests,
-                        "points": exercise.points,
-                    },
-                    "label": self.label,
-                    "notebook": self.notebook,
-                    "cells": [[cell.number, cell.filename, cell.source] for cell in self.cells],
-                },
-                LOAD_TIMEOUT,
-            )
-        except HostEnded as ended:
-            self.problem = ExerciseFailure(f"exercise {exercise.id}: {ended} while loading")
-            raise type(self.problem)(str(self.problem)) from None
-        except HostTimeout as late:
-            self.problem = HostTimeout(f"exercise {exercise.id}: {late}")
-            raise type(self.problem)(str(self.problem)) from None
-        if "problem" in answer:
-            kind = NotSolved if answer.get("not_solved") else ExerciseFailure
-            self.problem = kind(str(answer["problem"]))
-            raise kind(str(answer["problem"]))
-        self.host.loaded.add(exercise.id)
