@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import importlib
 import logging
@@ -29,6 +28,7 @@ from roomkit.settings import (
     Settings,
     admin_token_from_env,
 )
+from roomkit.settings_flags import add_field_flags, fields_from_args
 from roomkit.tokens import (
     DEFAULT_TTL,
     USER_TOKEN_SECRET_ENV,
@@ -49,10 +49,9 @@ GC_THRESHOLD = 100_000
 
 ALLOWED_HOSTS_ENV = "ROOMKIT_ALLOWED_HOSTS"
 TRUSTED_PROXIES_ENV = "ROOMKIT_TRUSTED_PROXIES"
-MAX_BACKLOG_BYTES_ENV = "ROOMKIT_MAX_BACKLOG_BYTES"
-MAX_BACKLOG_PACKETS_ENV = "ROOMKIT_MAX_BACKLOG_PACKETS"
 WEBSOCKET_COMPRESSION_ENV = "ROOMKIT_WEBSOCKET_COMPRESSION"
-DEFAULT_LIMITS = Limits()
+# Fields of Limits with a flag of their own (--no-rate-limit): not a number.
+NOT_NUMERIC_LIMITS = ("rate_limit",)
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,20 +92,6 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         f"repeatable (default: ${TRUSTED_PROXIES_ENV}, comma-separated; none)",
     )
     serve.add_argument(
-        "--max-backlog-bytes",
-        type=int,
-        default=_env_int(MAX_BACKLOG_BYTES_ENV, DEFAULT_LIMITS.max_backlog_bytes),
-        help="bytes waiting for one client before it is cut off as a slow consumer "
-        f"(or ${MAX_BACKLOG_BYTES_ENV})",
-    )
-    serve.add_argument(
-        "--max-backlog-packets",
-        type=int,
-        default=_env_int(MAX_BACKLOG_PACKETS_ENV, DEFAULT_LIMITS.max_backlog_packets),
-        help="packets waiting for one client before it is cut off as a slow consumer "
-        f"(or ${MAX_BACKLOG_PACKETS_ENV})",
-    )
-    serve.add_argument(
         "--websocket-compression",
         action="store_true",
         default=os.environ.get(WEBSOCKET_COMPRESSION_ENV, "") == "1",
@@ -127,36 +112,15 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="allocations between young-generation garbage collections; 0 keeps "
         "Python's default (700). Fewer collections: faster fan-out",
     )
-    _add_load_flags(serve)
+    add_field_flags(
+        serve,
+        Limits,
+        title="limits on what clients may send and hold (docs/security.md)",
+        dest_prefix="limit_",
+        skip=NOT_NUMERIC_LIMITS,
+    )
+    add_field_flags(serve, LoadLimits, title="load limits (docs/security.md)", dest_prefix="load_")
     serve.set_defaults(run=_serve)
-
-
-def _add_load_flags(serve: argparse.ArgumentParser) -> None:
-    """One flag per :class:`~roomkit.settings.LoadLimits` field, e.g.
-    ``--relay-timeout``, defaulting to ``ROOMKIT_RELAY_TIMEOUT`` when that is
-    set, else to the field's default."""
-    group = serve.add_argument_group("load limits (docs/security.md)")
-    for limit in dataclasses.fields(LoadLimits):
-        env = f"ROOMKIT_{limit.name.upper()}"
-        kind = float if limit.type in ("float", float) else int
-        default = os.environ.get(env, limit.default)
-        group.add_argument(
-            "--" + limit.name.replace("_", "-"),
-            dest=f"load_{limit.name}",
-            type=kind,
-            default=kind(default),  # type: ignore[arg-type]
-            metavar=kind.__name__.upper(),
-            help=f"or ${env}",
-        )
-
-
-def _env_int(name: str, default: int) -> int:
-    """The integer in environment variable ``name``, or ``default`` when unset or empty."""
-    value = os.environ.get(name, "")
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise SystemExit(f"roomkit: {name} must be an integer, not {value!r}") from None
 
 
 def _new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
@@ -223,16 +187,14 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
             f"roomkit: {ADMIN_TOKEN_ENV} must have at least {MIN_ADMIN_TOKEN_LENGTH} "
             "characters (unset it to get a random one)"
         )
-    if args.max_backlog_bytes < 1 or args.max_backlog_packets < 1:
-        raise SystemExit("roomkit: the backlog limits must be positive")
-    limits = Limits(
-        rate_limit=not args.no_rate_limit,
-        max_backlog_bytes=args.max_backlog_bytes,
-        max_backlog_packets=args.max_backlog_packets,
-    )
-    load = LoadLimits(
-        **{f.name: getattr(args, f"load_{f.name}") for f in dataclasses.fields(LoadLimits)}
-    )
+    try:
+        limits = Limits(
+            rate_limit=not args.no_rate_limit,
+            **fields_from_args(args, Limits, dest_prefix="limit_", skip=NOT_NUMERIC_LIMITS),
+        )
+        load = LoadLimits(**fields_from_args(args, LoadLimits, dest_prefix="load_"))
+    except ValueError as problem:
+        raise SystemExit(f"roomkit: {problem}") from None
     return replace(
         Settings(),
         admin_token=admin_token,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = [
     "ADMIN_TOKEN_ENV",
@@ -22,6 +22,8 @@ ADMIN_TOKEN_ENV = "ROOMKIT_ADMIN_TOKEN"
 DEFAULT_NODE_TTL = 10.0
 # Shortest admin token accepted: 16 characters; a random one has 32.
 MIN_ADMIN_TOKEN_LENGTH = 16
+# Limits for which 0 means something: no binary attachments, no log throttling.
+_MAY_BE_ZERO = frozenset({"max_attachments", "log_interval"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class Limits:
         reply with 10,000 rooms, about 3.2 MB, fits).
     :param max_backlog_packets: packets that may wait to be sent to one
         connection before it is disconnected as a slow consumer. Default 5000.
+    :raises ValueError: when a limit is not positive (``max_attachments`` and
+        ``log_interval`` may be 0: no binary attachments, every log line).
     """
 
     max_text_length: int = 2000
@@ -104,6 +108,16 @@ class Limits:
     # Outgoing backlog.
     max_backlog_bytes: int = 4 * 1024 * 1024
     max_backlog_packets: int = 5000
+
+    def __post_init__(self) -> None:
+        for name in (limit.name for limit in fields(self)):
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                continue
+            if name in _MAY_BE_ZERO and value < 0:
+                raise ValueError(f"{name} must not be negative")
+            if name not in _MAY_BE_ZERO and not value > 0:  # NaN too
+                raise ValueError(f"{name} must be positive")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from serve_support import serving
 from support import ADMIN_TOKEN
 
 from roomkit import Limits, Settings, create_app
@@ -288,3 +291,61 @@ def test_no_rate_limit_flag_turns_the_limit_off(monkeypatch: pytest.MonkeyPatch)
     assert serve_settings(parser.parse_args(["serve"]), ADMIN_TOKEN).limits.rate_limit is True
     flagged = serve_settings(parser.parse_args(["serve", "--no-rate-limit"]), ADMIN_TOKEN)
     assert flagged.limits == Limits(rate_limit=False)
+
+
+# -- roomkit serve's flags --------------------------------------------------------------------
+
+
+def test_serve_has_a_flag_and_an_environment_variable_for_every_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    monkeypatch.setenv("ROOMKIT_MAX_TEXT_LENGTH", "500")
+    monkeypatch.setenv("ROOMKIT_RATE_PER_SECOND", "2.5")
+    parser = build_parser()  # defaults are read when the flags are declared
+    limits = serve_settings(parser.parse_args(["serve", "--rate-per-second", "4"]), ADMIN_TOKEN)
+    # The environment sets a default; the flag wins over it.
+    assert (limits.limits.max_text_length, limits.limits.rate_per_second) == (500, 4.0)
+    for field in dataclasses.fields(Limits):
+        if field.name == "rate_limit":  # --no-rate-limit
+            continue
+        flagged = parser.parse_args(["serve", "--" + field.name.replace("_", "-"), "3"])
+        assert getattr(serve_settings(flagged, ADMIN_TOKEN).limits, field.name) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "message"),
+    [
+        (["--max-text-length", "0"], {}, "max_text_length must be positive"),
+        (["--rate-per-second", "nan"], {}, "rate_per_second must be positive"),
+        (["--max-attachments", "-1"], {}, "max_attachments must not be negative"),
+        ([], {"ROOMKIT_RATE_BURST": "lots"}, "ROOMKIT_RATE_BURST must be an integer, not 'lots'"),
+    ],
+    ids=["zero", "not a number", "negative", "bad environment"],
+)
+def test_serve_refuses_a_limit_that_makes_no_sense(
+    monkeypatch: pytest.MonkeyPatch, flags: list[str], environment: dict[str, str], message: str
+) -> None:
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        serve_settings(build_parser().parse_args(["serve", *flags]), ADMIN_TOKEN)
+
+
+async def test_a_limit_set_on_the_command_line_holds_in_the_running_server() -> None:
+    async with serving("--max-text-length", "10") as served:
+        alice = await connect(served.url, "alice")
+        bob = await connect(served.url, "bob")
+        try:
+            for member in (alice, bob):
+                assert (await member.call("join room", "general"))["ok"] is True
+            reply = await alice.call("message", {"room": "general", "text": "0123456789!"})
+            assert reply == {"ok": False, "error": "text is too long (11 > 10 characters)"}
+            assert await alice.call("message", {"room": "general", "text": "0123456789"}) == {
+                "ok": True
+            }
+            assert (await bob.wait_for("message"))["text"] == "0123456789"
+        finally:
+            await alice.disconnect()
+            await bob.disconnect()

@@ -1,0 +1,105 @@
+"""Command-line flags for the fields of a settings dataclass.
+
+``roomkit serve`` offers one flag per field of :class:`~roomkit.settings.Limits`
+and :class:`~roomkit.settings.LoadLimits` (``max_text_length`` is
+``--max-text-length``), each defaulting to the environment variable
+``ROOMKIT_<FIELD>`` when it is set, else to the field's default, with the
+field's documented meaning as its help. The dataclass itself checks the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from typing import Any
+
+__all__ = ["add_field_flags", "field_env", "field_help", "fields_from_args"]
+
+
+def field_env(name: str) -> str:
+    """The environment variable a field's flag falls back on: ``ROOMKIT_<NAME>``."""
+    return f"ROOMKIT_{name.upper()}"
+
+
+def field_help(cls: type, name: str) -> str:
+    """The text of ``:param name:`` in ``cls``'s docstring, on one line, without
+    reStructuredText's double backquotes ("" when absent).
+
+    :param cls: a dataclass documented in the ``:param name: text`` style.
+    :param name: one of its fields.
+    """
+    found = re.search(
+        rf":param {re.escape(name)}:(.*?)(?=\n\s*\n|\n\s*:param |\Z)", cls.__doc__ or "", re.DOTALL
+    )
+    return " ".join(found.group(1).replace("``", "").split()) if found else ""
+
+
+def _numeric_fields(cls: type, skip: tuple[str, ...]) -> list[tuple[str, type]]:
+    kinds = {"int": int, "float": float}
+    return [
+        (field.name, kinds[str(field.type)])
+        for field in dataclasses.fields(cls)
+        if str(field.type) in kinds and field.name not in skip
+    ]
+
+
+def _env_default(name: str, kind: type, default: Any) -> Any:
+    env = field_env(name)
+    value = os.environ.get(env, "")
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise SystemExit(
+            f"roomkit: {env} must be a{'n integer' if kind is int else ' number'}, not {value!r}"
+        ) from None
+
+
+def add_field_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    title: str,
+    dest_prefix: str,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Add a group of flags to ``parser``, one per int or float field of ``cls``.
+
+    :param parser: the command's parser.
+    :param cls: the settings dataclass (its fields need defaults).
+    :param title: the group's title in ``--help``.
+    :param dest_prefix: prefix of each flag's attribute on the parsed arguments,
+        so that fields of different classes cannot collide.
+    :param skip: fields that get no flag (the command handles them its own way).
+        Default: none.
+    :raises SystemExit: when a ``ROOMKIT_<FIELD>`` variable is not a number.
+    """
+    defaults = cls()
+    group = parser.add_argument_group(title)
+    for name, kind in _numeric_fields(cls, skip):
+        default = _env_default(name, kind, getattr(defaults, name))
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=dest_prefix + name,
+            type=kind,
+            default=default,
+            metavar=kind.__name__.upper(),
+            # argparse expands "%" in help texts.
+            help=f"{field_help(cls, name)} (or ${field_env(name)})".replace("%", "%%"),
+        )
+
+
+def fields_from_args(
+    args: argparse.Namespace, cls: type, *, dest_prefix: str, skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The values of the flags :func:`add_field_flags` added, by field name.
+
+    :param args: the parsed arguments.
+    :param cls: the same dataclass.
+    :param dest_prefix: the same prefix.
+    :param skip: the same fields skipped. Default: none.
+    """
+    return {name: getattr(args, dest_prefix + name) for name, _ in _numeric_fields(cls, skip)}
