@@ -130,13 +130,14 @@ class _CpuMeter:
 
 
 class Room:
-    """One room on one or more servers, filled with receivers, and a sender.
+    """One room on one or more servers, filled with receivers, and its senders.
 
     Build it with :meth:`open`; close it with :meth:`close`.
 
-    :param servers: the servers, whose CPU is reported; the sender uses the first.
+    :param servers: the servers, whose CPU is reported.
     :param workers: the load-generator processes holding the receivers.
-    :param sender: the connection that sends every message.
+    :param senders: the connections that send the messages, in turn: one on the
+        first server, or one on each.
     :param receivers: how many receivers joined.
     """
 
@@ -145,18 +146,18 @@ class Room:
         servers: Sequence[ServerProcess],
         workers: Sequence[Worker],
         session: aiohttp.ClientSession,
-        sender: RawClient,
+        senders: Sequence[RawClient],
         receivers: int,
         room: str,
     ) -> None:
         self.servers = list(servers)
         self.workers = list(workers)
         self.session = session
-        self.sender = sender
+        self.senders = list(senders)
         self.receivers = receivers
         self.room = room
         self._burst = 0
-        # Set when the server dropped the sender (a saturated server can miss
+        # Set when a server dropped a sender (a saturated server can miss
         # its pongs for longer than ping_timeout): later bursts are not run.
         self.sender_lost: str | None = None
 
@@ -174,8 +175,10 @@ class Room:
         timeout: float = 90.0,
         label: str = "",
         room: str = ROOM,
+        sender_on_each: bool = False,
     ) -> Room:
-        """Connect ``receivers`` clients (split evenly over ``servers``) and a sender.
+        """Connect ``receivers`` clients (split evenly over ``servers``) and a sender
+        on the first server (or on each).
 
         :param workers: load-generator processes to spread the receivers over.
         :param cpu: the core the load generator is pinned to; None: anywhere.
@@ -185,6 +188,10 @@ class Room:
         :param timeout: seconds allowed for connecting everyone.
         :param label: prefix of the clients' names.
         :param room: the room's name. Default ``"bench"``.
+        :param sender_on_each: a sender on every server, sending in turn (as users
+            spread over servers by a load balancer would); each also receives the
+            others' messages, which no figure counts. Default False: one sender,
+            on the first server.
         :raises TimeoutError: when connecting takes longer than ``timeout``.
         """
         started = await asyncio.gather(
@@ -194,8 +201,11 @@ class Room:
             )
         )
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        sender = RawClient(session, servers[0].url, f"{label}sender", Tally())
-        opened = cls(servers, started, session, sender, receivers, room)
+        senders = [
+            RawClient(session, server.url, f"{label}sender{index}", Tally())
+            for index, server in enumerate(servers if sender_on_each else servers[:1])
+        ]
+        opened = cls(servers, started, session, senders, receivers, room)
         try:
             urls = [server.url for server in servers]
             shares = [
@@ -218,9 +228,10 @@ class Room:
                     for worker, share in zip(started, shares, strict=True)
                 )
             )
-            await sender.connect(timeout=15.0)
-            if join:
-                await sender.join(room, timeout=15.0)
+            for sender in senders:
+                await sender.connect(timeout=15.0)
+                if join:
+                    await sender.join(room, timeout=15.0)
         except BaseException:
             await opened.close()
             raise
@@ -296,7 +307,7 @@ class Room:
                     await asyncio.sleep(delay)
             text = burst_text(burst, seq, time.monotonic_ns(), TEXT_PADDING)
             try:
-                await self.sender.send_message(self.room, text)
+                await self.senders[seq % len(self.senders)].send_message(self.room, text)
             except ConnectionError as lost:
                 # The receivers then time out on this burst; it counts as timed out.
                 self.sender_lost = f"{type(lost).__name__}: {lost}"
@@ -305,6 +316,7 @@ class Room:
 
     async def close(self) -> None:
         """Disconnect everyone and stop the load-generator processes."""
-        await self.sender.close()
+        for sender in self.senders:
+            await sender.close()
         await asyncio.gather(*(worker.stop() for worker in self.workers))
         await self.session.close()

@@ -59,14 +59,19 @@ def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
     if reason:
         return [*out, f"Not available: {reason}", ""]
     one, two = scaleout["one_server"], scaleout["two_servers"]
+    spread = scaleout.get("two_servers_spread")
     out.append(
         f"`roomkit serve --redis-url` on one server, then on two (receivers split "
-        f"between them, the sender on the first), N={scaleout['receivers']}, "
-        f"{scaleout['messages']} messages a burst. Server 1 is pinned to core 0 and "
-        "server 2 to core 1; the load generator and Redis float, so with two servers "
-        "they compete with server 2 for its core."
+        f"between them), N={scaleout['receivers']}, {scaleout['messages']} messages a "
+        "burst: first with the sender on the first server, then with a sender on each, "
+        "sending in turn (as users spread over servers by a load balancer would). Server 1 "
+        "is pinned to core 0 and server 2 to core 1; the load generator and Redis float, "
+        "so with two servers they compete with server 2 for its core."
     )
     out.append("")
+    setups = [("1 server + Redis", one), ("2 servers + Redis, the sender on server 1", two)]
+    if isinstance(spread, dict):
+        setups.append(("2 servers + Redis, a sender on each", spread))
     rows = [
         [
             setup,
@@ -75,7 +80,7 @@ def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
             number(figures.get("server_us_per_delivery"), 2),
             number(figures.get("busiest_server_us_per_delivery"), 2),
         ]
-        for setup, figures in (("1 server + Redis", one), ("2 servers + Redis", two))
+        for setup, figures in setups
     ]
     out += table(
         [
@@ -87,16 +92,22 @@ def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
-    out += ["", f"Two servers deliver {number(scaleout.get('ratio'), 2)}x one."]
+    out += ["", f"Measured, two servers deliver {number(scaleout.get('ratio'), 2)}x one"]
+    if isinstance(spread, dict):
+        out[-1] += f" ({number(scaleout.get('spread_ratio'), 2)}x with a sender on each)"
+    out[-1] += "."
     projected = scaleout.get("projected_ratio")
     if isinstance(projected, int | float):
         out[-1] += (
             " With a core for each server (and others for Redis and the load generator, "
             "which this run did not have), two servers would be as fast as the busier of "
-            "them, the sender's, which also reads and publishes every message: its CPU time "
-            f"per delivered message projects {number(projected, 2)}x one server. A "
-            "projection from CPU time, not a measurement."
+            "them: with one sender, server 1, which also reads and publishes every message. "
+            f"Its CPU time per delivered message projects {number(projected, 2)}x one server"
         )
+        spread_projected = scaleout.get("spread_projected_ratio")
+        if isinstance(spread_projected, int | float):
+            out[-1] += f", and {number(spread_projected, 2)}x with a sender on each"
+        out[-1] += ": projections from CPU time, not measurements."
     out.append("")
     return out
 

@@ -56,10 +56,14 @@ async def rooms_open(
     client_kinds: Sequence[str],
     loadgen_cpu: int | None,
     join: bool = True,
+    sender_on_each: Sequence[bool] = (),
 ) -> AsyncIterator[list[Room]]:
     rooms: list[Room] = []
+    spread = list(sender_on_each) or [False] * len(servers)
     try:
-        for index, (group, kind) in enumerate(zip(servers, client_kinds, strict=True)):
+        for index, (group, kind, each) in enumerate(
+            zip(servers, client_kinds, spread, strict=True)
+        ):
             rooms.append(
                 await Room.open(
                     group,
@@ -71,6 +75,7 @@ async def rooms_open(
                     timeout=config.timeout + receivers * 0.05,
                     label=f"r{index}",
                     room=f"bench-{index}",
+                    sender_on_each=each,
                 )
             )
         yield rooms

@@ -176,8 +176,9 @@ async def memory(config: Config, client_kind: str) -> dict[str, Any]:
 async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
     """One vs two ``roomkit serve`` processes sharing rooms through Redis.
 
-    Both setups run at once on the same Redis, in different rooms, and
-    alternate. Server 1 is pinned to the server core and server 2 to the other;
+    Three setups: one server; two with the sender on the first; two with a
+    sender on each, sending in turn. They run at once on the same Redis, in
+    different rooms, and alternate. Server 1 is pinned to the server core and server 2 to the other;
     the load generator and Redis are left to the OS (with two cores there is no
     core to spare for them).
     """
@@ -197,11 +198,12 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
             )
             try:
                 async with rooms_open(
-                    [[first], [first, second]],
+                    [[first], [first, second], [first, second]],
                     receivers,
                     config,
-                    client_kinds=[client_kind] * 2,
+                    client_kinds=[client_kind] * 3,
                     loadgen_cpu=None,
+                    sender_on_each=[False, False, True],
                 ) as rooms:
                     for room in rooms:
                         await room.burst(max(5, messages // 5), timeout=timeout)
@@ -210,13 +212,16 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
                 await second.stop()
         finally:
             await first.stop()
-    one, two = (throughput_figures(runs) for runs in results)
+    one, two, spread = (throughput_figures(runs) for runs in results)
     return {
         "available": True,
         "receivers": receivers,
         "messages": messages,
         "one_server": one,
         "two_servers": two,
+        "two_servers_spread": spread,
         "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
         "projected_ratio": projected_ratio(one, two),
+        "spread_ratio": spread["rate"] / one["rate"] if one["rate"] else float("nan"),
+        "spread_projected_ratio": projected_ratio(one, spread),
     }

@@ -6,6 +6,7 @@ Timings are not asserted (they would only measure the machine)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,23 @@ def test_the_two_server_projection_is_bound_by_the_busier_server() -> None:
     two = throughput_figures([run(a=0.25, b=0.1)])
     assert two["busiest_server_us_per_delivery"] == 2.5
     assert projected_ratio(one, two) == 1.6
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_smallest_scale_out_run_delivers_everything_in_each_setup(tmp_path: Path) -> None:
+    results_path, docs_path = tmp_path / "latest.json", tmp_path / "benchmarks.md"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--scenarios", "scaleout"]
+    command += ["--results", str(results_path), "--docs", str(docs_path)]
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=50, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    scaleout = json.loads(results_path.read_text())["scenarios"]["scaleout"]
+    for setup in ("one_server", "two_servers", "two_servers_spread"):
+        for run in scaleout[setup]["runs"]:
+            assert run["delivered"] == run["expected"] > 0, setup
+            assert not run["timed_out"], setup
+    page = docs_path.read_text()
+    assert "| 2 servers + Redis, the sender on server 1 |" in page
+    assert "| 2 servers + Redis, a sender on each |" in page
