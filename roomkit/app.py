@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
             settings.redis_url,
             max_connections=load.redis_max_connections,
             relay_timeout=load.relay_timeout,
+            max_queued=load.relay_queue,
             transport=transport,
         )
     sio = RoomkitServer(

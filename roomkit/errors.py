@@ -10,6 +10,7 @@ __all__ = [
     "ConnectRefused",
     "ProtocolError",
     "Refused",
+    "RelayBacklogFull",
     "RoomkitError",
     "StoreMisconfigured",
     "StoreUnavailable",
@@ -40,6 +41,11 @@ class Refused(RoomkitError):
 
 class StoreUnavailable(RoomkitError):
     """The room store's backend (for example Redis) cannot be reached."""
+
+
+class RelayBacklogFull(RoomkitError):
+    """Messages for the other servers wait in a full queue: Redis takes them more
+    slowly than this server publishes them (or not at all)."""
 
 
 class StoreMisconfigured(RoomkitError):

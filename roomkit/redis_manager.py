@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Monitor
 from redis.exceptions import RedisError
 
-from roomkit.errors import WaitTimeout
+from roomkit.errors import RelayBacklogFull, WaitTimeout
 from roomkit.fanout import DirectFanoutManager
 from roomkit.logthrottle import FailureReport
 from roomkit.redis_client import (
@@ -94,6 +94,9 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         use one connection at a time). Default 4.
     :param relay_timeout: seconds one publish may take, waiting for a pooled
         connection included. Default 1.
+    :param max_queued: messages that may wait to be published; past it (Redis
+        slow or gone for longer than the queue lasts) a publish fails at once, so
+        memory stays bounded. Default 10,000.
     :param transport: how this server's connections are written to (see
         :class:`~roomkit.fanout.DirectFanoutManager`). Default: the defaults.
     """
@@ -107,6 +110,7 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         ready_timeout: float = 5.0,
         max_connections: int = 4,
         relay_timeout: float = 1.0,
+        max_queued: int = 10_000,
         transport: TransportOptions | None = None,
     ) -> None:
         # RoomIndexMixin passes these on to AsyncRedisManager.
@@ -118,6 +122,7 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         self.ready_timeout = ready_timeout
         self.max_connections = max_connections
         self.relay_timeout = relay_timeout
+        self.max_queued = max_queued
         self.publish_failures = FailureReport("publishing to Redis")
         # Encoded messages waiting for the sender, each with its outcome.
         self._outgoing: list[tuple[str, asyncio.Future[bool]]] = []
@@ -154,6 +159,11 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         )
         self.connected = True
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting to be published (not those in the round trip under way)."""
+        return len(self._outgoing)
+
     async def _publish(self, data: Any) -> None:
         # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
         # each. The handler waits at most relay_timeout for its message to be
@@ -163,6 +173,10 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         # the other servers "may not have it".
         if not self.connected:
             self._redis_connect()
+        if len(self._outgoing) >= self.max_queued:
+            self.publish_failures.failed(RelayBacklogFull(f"{self.max_queued} messages wait"))
+            mark_relay_failed()
+            return
         outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._outgoing.append((self.json.dumps(data), outcome))
         if self._sender is None or self._sender.done():

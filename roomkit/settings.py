@@ -135,6 +135,11 @@ class LoadLimits:
     :param relay_timeout: seconds a ``message`` waits for Redis to take it for
         the other servers; past it (or when Redis fails) the ack says
         ``"relayed": false``. Default 1.
+    :param relay_queue: messages for the other servers that may wait to be
+        published while Redis is slow; past it a ``message`` is not queued and
+        its ack says ``"relayed": false`` at once, so memory stays bounded
+        (10,000 messages of the longest text allowed are about 25 MB).
+        Default 10000.
     :param presence_fanout_per_second: packets per second one room's
         ``user joined`` and ``user left`` events may cost on this server
         (each costs one packet per member); past it they are summed up in one
@@ -151,14 +156,16 @@ class LoadLimits:
     redis_max_connections: int = 4
     redis_timeout: float = 2.0
     relay_timeout: float = 1.0
+    relay_queue: int = 10_000
     presence_fanout_per_second: int = 10_000
     presence_interval: float = 1.0
     room_creations_per_minute: float = 30.0
     room_creation_burst: int = 20
 
     def __post_init__(self) -> None:
-        if self.redis_max_connections < 1:
-            raise ValueError("redis_max_connections must be at least 1")
+        for name in ("redis_max_connections", "relay_queue"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
         for name in ("redis_timeout", "relay_timeout", "presence_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

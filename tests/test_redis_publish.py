@@ -1,10 +1,13 @@
 """Publishing through Redis: a burst of emits from one server goes out in the
-order it was made, in a few round trips instead of one per emit."""
+order it was made, in a few round trips instead of one per emit, and a stalled
+Redis gets a bounded queue."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,10 +15,13 @@ import socketio
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from roomkit.processes import RedisProcess
 from roomkit.redis_client import deadline
 from roomkit.redis_manager import RedisManager, start_listeners
+from roomkit.relay import relay_failed, reset_relay
 
 BURST = 200
+QUEUE = 50
 
 
 async def _reads(redis: Redis) -> int:
@@ -62,3 +68,38 @@ async def test_a_burst_of_emits_is_published_in_order_in_few_round_trips(
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await observer.aclose()
+
+
+async def test_a_stalled_redis_gets_a_bounded_queue_and_honest_answers(
+    redis_process: RedisProcess,
+) -> None:
+    manager = RedisManager(redis_process.url, relay_timeout=0.5, max_queued=QUEUE)
+    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
+    await start_listeners([sio], timeout=5)
+    pid = redis_process.pid
+    assert pid is not None
+
+    async def relayed(i: int) -> bool:
+        reset_relay()
+        await manager.emit("n", i, namespace="/", room="r")
+        return not relay_failed()
+
+    try:
+        assert await relayed(-1)  # opens the publishing connection
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            in_flight = asyncio.ensure_future(relayed(0))  # Redis never answers it
+            # Two yields to the event loop (not waits for time): the sender takes
+            # the first message, then the others run up to their wait for Redis.
+            await asyncio.sleep(0)
+            answers = asyncio.gather(*(relayed(i) for i in range(1, 2 * QUEUE)))
+            await asyncio.sleep(0)
+            assert manager.queued == QUEUE  # the rest were refused at once
+            assert not any(await answers)
+            assert not await in_flight
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert manager.publish_failures.failures >= QUEUE
+        assert await relayed(10**6)  # Redis is back: publishing works again
+    finally:
+        await manager.stop()
