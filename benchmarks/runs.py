@@ -97,10 +97,15 @@ def _server_share(result: BurstResult) -> float:
     return sum(share for name, share in result.cpu.items() if name.startswith("server:"))
 
 
-def _server_us_per_delivery(result: BurstResult) -> float:
+def _us_per_delivery(result: BurstResult, share: float) -> float:
+    """µs of CPU per delivered message for a CPU ``share`` over ``result``'s burst."""
     if not result.delivered:
         return float("nan")
-    return _server_share(result) * result.seconds / result.delivered * 1e6
+    return share * result.seconds / result.delivered * 1e6
+
+
+def _server_us_per_delivery(result: BurstResult) -> float:
+    return _us_per_delivery(result, _server_share(result))
 
 
 def _busiest_server_us_per_delivery(result: BurstResult) -> float:
@@ -108,9 +113,7 @@ def _busiest_server_us_per_delivery(result: BurstResult) -> float:
     busiest = max(
         (share for name, share in result.cpu.items() if name.startswith("server:")), default=0.0
     )
-    if not result.delivered:
-        return float("nan")
-    return busiest * result.seconds / result.delivered * 1e6
+    return _us_per_delivery(result, busiest)
 
 
 def _worst_process_share(result: BurstResult) -> float:

@@ -178,9 +178,9 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
 
     Three setups: one server; two with the sender on the first; two with a
     sender on each, sending in turn. They run at once on the same Redis, in
-    different rooms, and alternate. Server 1 is pinned to the server core and server 2 to the other;
-    the load generator and Redis are left to the OS (with two cores there is no
-    core to spare for them).
+    different rooms, and alternate. Server 1 is pinned to the server core and
+    server 2 to the other; the load generator and Redis are left to the OS (with
+    two cores there is no core to spare for them).
     """
     if shutil.which("redis-server") is None:
         return {"available": False, "reason": "redis-server is not installed"}

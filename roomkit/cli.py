@@ -50,8 +50,6 @@ GC_THRESHOLD = 100_000
 ALLOWED_HOSTS_ENV = "ROOMKIT_ALLOWED_HOSTS"
 TRUSTED_PROXIES_ENV = "ROOMKIT_TRUSTED_PROXIES"
 WEBSOCKET_COMPRESSION_ENV = "ROOMKIT_WEBSOCKET_COMPRESSION"
-# Fields of Limits with a flag of their own (--no-rate-limit): not a number.
-NOT_NUMERIC_LIMITS = ("rate_limit",)
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -117,7 +115,6 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         Limits,
         title="limits on what clients may send and hold (docs/security.md)",
         dest_prefix="limit_",
-        skip=NOT_NUMERIC_LIMITS,
     )
     add_field_flags(serve, LoadLimits, title="load limits (docs/security.md)", dest_prefix="load_")
     serve.set_defaults(run=_serve)
@@ -190,7 +187,7 @@ def serve_settings(args: argparse.Namespace, admin_token: str) -> Settings:
     try:
         limits = Limits(
             rate_limit=not args.no_rate_limit,
-            **fields_from_args(args, Limits, dest_prefix="limit_", skip=NOT_NUMERIC_LIMITS),
+            **fields_from_args(args, Limits, dest_prefix="limit_"),
         )
         load = LoadLimits(**fields_from_args(args, LoadLimits, dest_prefix="load_"))
     except ValueError as problem:

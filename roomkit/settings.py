@@ -110,14 +110,14 @@ class Limits:
     max_backlog_packets: int = 5000
 
     def __post_init__(self) -> None:
-        for name in (limit.name for limit in fields(self)):
-            value = getattr(self, name)
+        for limit in fields(self):
+            value = getattr(self, limit.name)
             if isinstance(value, bool):
                 continue
-            if name in _MAY_BE_ZERO and value < 0:
-                raise ValueError(f"{name} must not be negative")
-            if name not in _MAY_BE_ZERO and not value > 0:  # NaN too
-                raise ValueError(f"{name} must be positive")
+            if limit.name in _MAY_BE_ZERO and value < 0:
+                raise ValueError(f"{limit.name} must not be negative")
+            if limit.name not in _MAY_BE_ZERO and not value > 0:  # NaN too
+                raise ValueError(f"{limit.name} must be positive")
 
 
 @dataclass(frozen=True, slots=True)

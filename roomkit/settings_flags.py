@@ -15,15 +15,15 @@ import os
 import re
 from typing import Any
 
-__all__ = ["add_field_flags", "field_env", "field_help", "fields_from_args"]
+__all__ = ["add_field_flags", "fields_from_args"]
 
 
-def field_env(name: str) -> str:
+def _field_env(name: str) -> str:
     """The environment variable a field's flag falls back on: ``ROOMKIT_<NAME>``."""
     return f"ROOMKIT_{name.upper()}"
 
 
-def field_help(cls: type, name: str) -> str:
+def _field_help(cls: type, name: str) -> str:
     """The text of ``:param name:`` in ``cls``'s docstring, on one line, without
     reStructuredText's double backquotes ("" when absent).
 
@@ -36,17 +36,18 @@ def field_help(cls: type, name: str) -> str:
     return " ".join(found.group(1).replace("``", "").split()) if found else ""
 
 
-def _numeric_fields(cls: type, skip: tuple[str, ...]) -> list[tuple[str, type]]:
+def _numeric_fields(cls: type) -> list[tuple[str, type]]:
+    # Booleans (such as Limits.rate_limit) are left to flags of their own.
     kinds = {"int": int, "float": float}
     return [
         (field.name, kinds[str(field.type)])
         for field in dataclasses.fields(cls)
-        if str(field.type) in kinds and field.name not in skip
+        if str(field.type) in kinds
     ]
 
 
 def _env_default(name: str, kind: type, default: Any) -> Any:
-    env = field_env(name)
+    env = _field_env(name)
     value = os.environ.get(env, "")
     if not value:
         return default
@@ -64,22 +65,20 @@ def add_field_flags(
     *,
     title: str,
     dest_prefix: str,
-    skip: tuple[str, ...] = (),
 ) -> None:
-    """Add a group of flags to ``parser``, one per int or float field of ``cls``.
+    """Add a group of flags to ``parser``, one per int or float field of ``cls``
+    (booleans get none).
 
     :param parser: the command's parser.
     :param cls: the settings dataclass (its fields need defaults).
     :param title: the group's title in ``--help``.
     :param dest_prefix: prefix of each flag's attribute on the parsed arguments,
         so that fields of different classes cannot collide.
-    :param skip: fields that get no flag (the command handles them its own way).
-        Default: none.
     :raises SystemExit: when a ``ROOMKIT_<FIELD>`` variable is not a number.
     """
     defaults = cls()
     group = parser.add_argument_group(title)
-    for name, kind in _numeric_fields(cls, skip):
+    for name, kind in _numeric_fields(cls):
         default = _env_default(name, kind, getattr(defaults, name))
         group.add_argument(
             "--" + name.replace("_", "-"),
@@ -88,18 +87,15 @@ def add_field_flags(
             default=default,
             metavar=kind.__name__.upper(),
             # argparse expands "%" in help texts.
-            help=f"{field_help(cls, name)} (or ${field_env(name)})".replace("%", "%%"),
+            help=f"{_field_help(cls, name)} (or ${_field_env(name)})".replace("%", "%%"),
         )
 
 
-def fields_from_args(
-    args: argparse.Namespace, cls: type, *, dest_prefix: str, skip: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def fields_from_args(args: argparse.Namespace, cls: type, *, dest_prefix: str) -> dict[str, Any]:
     """The values of the flags :func:`add_field_flags` added, by field name.
 
     :param args: the parsed arguments.
     :param cls: the same dataclass.
     :param dest_prefix: the same prefix.
-    :param skip: the same fields skipped. Default: none.
     """
-    return {name: getattr(args, dest_prefix + name) for name, _ in _numeric_fields(cls, skip)}
+    return {name: getattr(args, dest_prefix + name) for name, _ in _numeric_fields(cls)}
