@@ -34,7 +34,7 @@ import aiohttp
 import psutil
 
 from benchmarks.clients import make_client
-from benchmarks.servers import REPO, pinned
+from benchmarks.servers import REPO, cpu_seconds, pinned
 from benchmarks.tally import BenchClient, Tally
 
 __all__ = ["Worker", "main"]
@@ -221,9 +221,8 @@ class Worker:
         return await self.read(timeout)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time used so far."""
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
+        """CPU time used so far (see :func:`benchmarks.servers.cpu_seconds`)."""
+        return cpu_seconds(self.ps)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Close its clients and wait for it to exit; kill it if it does not."""

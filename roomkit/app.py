@@ -74,7 +74,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
         redis_manager = RedisManager(
             settings.redis_url,
-            max_connections=load.redis_max_connections,
             relay_timeout=load.relay_timeout,
             max_queued=load.relay_queue,
             transport=transport,

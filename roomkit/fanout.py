@@ -89,23 +89,44 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             adds ``ignore_queue``, which only pub/sub managers read).
         """
         room = to or room
-        if callback is not None or namespace not in self.rooms:
+        encoded = None
+        if callback is None and namespace in self.rooms:
+            encoded = self.encode_event(event, data, namespace)
+        if encoded is None:
             await super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
             return
+        self.deliver(encoded, namespace, room, skip_sid)
+
+    def encode_event(self, event: str, data: Any, namespace: str) -> str | None:
+        """The socket.io packet of an emit, as text; None when it needs
+        python-socketio's path (binary attachments: one packet each).
+
+        :param event: the event name.
+        :param data: the payload, as :meth:`emit` takes it.
+        :param namespace: the namespace.
+        """
         if isinstance(data, tuple):
             arguments = list(data)
         elif data is not None:
             arguments = [data]
         else:
             arguments = []
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *arguments]
-        ).encode()
-        if isinstance(encoded, list):  # binary attachments: one packet each, in order
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
-            return
+        # binary=False skips python-socketio's walk of the payload looking for
+        # bytes: JSON cannot encode bytes, so a payload with any fails here.
+        try:
+            encoded = self.server.packet_class(
+                packet.EVENT, namespace=namespace, data=[event, *arguments], binary=False
+            ).encode()
+        except TypeError:
+            return None  # python-socketio's path attaches bytes, or says what is wrong
+        return encoded if isinstance(encoded, str) else None
+
+    def deliver(self, encoded: str, namespace: str, room: Any, skip_sid: Any) -> None:
+        """Queue the socket.io packet ``encoded`` for every connection of this
+        server addressed by ``room`` in ``namespace``, except ``skip_sid``
+        (the meanings are :meth:`emit`'s)."""
         # Server frames are not masked: one frame serves every websocket
         # recipient; the engine.io packet is made only for queued ones.
         payload = ("4" + encoded).encode()

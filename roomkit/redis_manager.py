@@ -1,11 +1,12 @@
-"""python-socketio's Redis manager, with a listener that says when it is subscribed.
+"""python-socketio's Redis manager: an observable listener, a cheap relay.
 
 ``socketio.AsyncRedisManager`` relays every emit through a Redis pub/sub
 channel so that each server delivers it to its own clients. Out of the box it
 subscribes lazily (on the first client connection), reports nothing when the
 subscription is (re)established, backs off up to 60 s after Redis comes back,
-and its listening task outlives the server. :class:`RedisManager` keeps the
-wire format and the publishing side and changes only the listening side:
+its listening task outlives the server, and redis-py costs it tens of
+microseconds of Python per relayed message. :class:`RedisManager` keeps the
+wire format (the messages on the channel) and changes the rest. Listening:
 
 * :meth:`RedisManager.lifetime` (an ``aiohttp`` cleanup context) starts the
   listener with the server, waits until Redis confirmed the subscription, and
@@ -14,20 +15,27 @@ wire format and the publishing side and changes only the listening side:
   which :meth:`RedisManager.wait_subscribed` waits on, so a test or notebook
   can wait for "cross-server emits work again" instead of sleeping;
 * after a lost connection it reconnects with a backoff capped at
-  ``max_backoff`` seconds, each attempt on a fresh client that is closed when
-  the attempt ends.
+  ``max_backoff`` seconds, each attempt on a fresh connection that is closed
+  when the attempt ends;
+* it reads Redis itself (:mod:`roomkit.redis_wire`): replies parsed by hiredis,
+  many per read, and this server's own emits, which Redis sends back to it
+  like to every subscriber, dropped before they are decoded (they were
+  delivered here when they were made);
+* when Redis has sent nothing for ``idle_ping`` seconds it sends a ``PING``,
+  and reconnects when that gets no answer either: a connection to a Redis that
+  vanished without closing it is noticed.
 
-And on the publishing side:
+And on the publishing side (:class:`~roomkit.redis_publisher.Publisher`):
 
 * an emit addressed to one connection of this server (an ``error`` event, an
   ack-less answer) is delivered here and not published: the other servers
   have nothing to do with it;
 * publishes go out in the order they were made, through one sender: every
-  publish waiting when it is ready goes out in one pipeline (one round trip
-  for a burst of emits, where python-socketio pays one per emit);
-* a publish gets ``relay_timeout`` seconds, one attempt, and when it fails the
-  handler learns it through :func:`roomkit.relay.relay_failed`, so an ack
-  can say that the other servers may not have the message.
+  publish waiting when it is ready goes out in one batch (one round trip for
+  a burst of emits, where python-socketio pays one per emit);
+* the handler learns within ``relay_timeout`` seconds whether its publish
+  went out, through :func:`roomkit.relay.relay_failed`, so an ack can say that
+  the other servers may not have the message.
 """
 
 from __future__ import annotations
@@ -44,17 +52,14 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Monitor
 from redis.exceptions import RedisError
 
-from roomkit.errors import RelayBacklogFull, WaitTimeout
+from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
 from roomkit.logthrottle import FailureReport
-from roomkit.redis_client import (
-    TIMED_OUT,
-    cancel_and_wait,
-    deadline,
-    redis_client,
-    redis_client_options,
-)
-from roomkit.relay import mark_relay_failed
+from roomkit.redis_client import TIMED_OUT, cancel_and_wait, deadline, redis_client_options
+from roomkit.redis_messages import decoded, own_emit_test, relay_message
+from roomkit.redis_publisher import Publisher
+from roomkit.redis_wire import WireConnection, encode_command
+from roomkit.relay import mark_relay_failed, relay_awaited
 from roomkit.room_index import RoomIndexMixin
 from roomkit.transport import TransportOptions
 
@@ -67,8 +72,9 @@ __all__ = [
 logger = logging.getLogger("roomkit")
 
 FIRST_BACKOFF = 0.1
-# Publishes per pipeline: bounds one round trip's size when a burst piled up.
-MAX_BATCH = 500
+# Seconds the listener gives Redis to accept a connection and set it up.
+CONNECT_TIMEOUT = 2.0
+PING = encode_command(b"PING")
 
 
 # python-socketio's pub/sub manager hands every emit, local or received from
@@ -90,10 +96,11 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
     :param ready_timeout: seconds :meth:`lifetime` waits for the first
         subscription before serving anyway (the listener keeps trying).
         Default 5.
-    :param max_connections: size of the publishing connection pool (publishes
-        use one connection at a time). Default 4.
-    :param relay_timeout: seconds one publish may take, waiting for a pooled
-        connection included. Default 1.
+    :param idle_ping: seconds without anything from Redis after which the
+        listener sends a ``PING``; when that many more pass without an answer,
+        it reconnects. Default 5.
+    :param relay_timeout: seconds within which a publish is known to have gone
+        out or not (connecting included). Default 1.
     :param max_queued: messages that may wait to be published; past it (Redis
         slow or gone for longer than the queue lasts) a publish fails at once, so
         memory stays bounded. Default 10,000.
@@ -108,7 +115,7 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         channel: str = "socketio",
         max_backoff: float = 2.0,
         ready_timeout: float = 5.0,
-        max_connections: int = 4,
+        idle_ping: float = 5.0,
         relay_timeout: float = 1.0,
         max_queued: int = 10_000,
         transport: TransportOptions | None = None,
@@ -120,13 +127,15 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         self.transport_options = transport or TransportOptions()
         self.max_backoff = max_backoff
         self.ready_timeout = ready_timeout
-        self.max_connections = max_connections
-        self.relay_timeout = relay_timeout
-        self.max_queued = max_queued
+        self.idle_ping = idle_ping
         self.publish_failures = FailureReport("publishing to Redis")
-        # Encoded messages waiting for the sender, each with its outcome.
-        self._outgoing: list[tuple[str, asyncio.Future[bool]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        self.publisher = Publisher(
+            url,
+            channel,
+            timeout=relay_timeout,
+            max_queued=max_queued,
+            failures=self.publish_failures,
+        )
         self.subscriptions = 0
         self._subscribed = asyncio.Condition()
 
@@ -141,101 +150,104 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         to: Any = None,
         **kwargs: Any,
     ) -> None:
-        """python-socketio's emit, except that an emit to one connection of this
-        server is not published (the parameters are ``socketio.AsyncServer.emit``'s)."""
+        """python-socketio's emit: delivered here, then published for the other
+        servers (the parameters are ``socketio.AsyncServer.emit``'s).
+
+        An emit to one connection of this server is not published. An emit
+        without a callback or binary attachments is encoded once: the socket.io
+        packet this server sends, and the message published, made from it.
+        """
         room = to or room
         namespace = namespace or "/"
         if isinstance(room, str) and self.is_sid_room(namespace, room):
             kwargs["ignore_queue"] = True
+        elif callback is None and not kwargs.get("ignore_queue"):
+            encoded = self.encode_event(event, data, namespace)
+            if encoded is not None:
+                if namespace in self.rooms:
+                    self.deliver(encoded, namespace, room, skip_sid)
+                await self._publish_encoded(
+                    relay_message(event, data, encoded, namespace, room, skip_sid, self.host_id)
+                )
+                return
         await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
         )
 
-    def _redis_connect(self) -> None:
-        # AsyncRedisManager's hook that builds the publishing client: the same,
-        # on a bounded pool (see redis_client).
-        self.redis = redis_client(
-            self.redis_url, timeout=self.relay_timeout, max_connections=self.max_connections
-        )
-        self.connected = True
-
     @property
     def queued(self) -> int:
         """Messages waiting to be published (not those in the round trip under way)."""
-        return len(self._outgoing)
+        return self.publisher.queued
 
     async def _publish(self, data: Any) -> None:
-        # Replaces AsyncRedisManager's two attempts of up to two socket timeouts
-        # each. The handler waits at most relay_timeout for its message to be
-        # published: redis-py's clean-up after a timed-out reply (closing the
-        # connection, up to one more timeout) must not delay the answer. A
-        # message still queued or in flight then may yet arrive: the ack says
-        # the other servers "may not have it".
-        if not self.connected:
-            self._redis_connect()
-        if len(self._outgoing) >= self.max_queued:
-            self.publish_failures.failed(RelayBacklogFull(f"{self.max_queued} messages wait"))
-            mark_relay_failed()
-            return
-        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._outgoing.append((self.json.dumps(data), outcome))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_outgoing(), name="redis publisher")
-        done, _ = await asyncio.wait({outcome}, timeout=self.relay_timeout)
-        if not done or not outcome.result():
+        # AsyncPubSubManager's hook, replaced (with _listen, it is all that used
+        # redis-py).
+        await self._publish_encoded(self.json.dumps(data).encode())
+
+    async def _publish_encoded(self, message: bytes) -> None:
+        # A handler that answers an ack waits at most relay_timeout to learn
+        # whether its message went out, and reads it through relay_failed.
+        if not relay_awaited():
+            self.publisher.publish_nowait(message)
+        elif not await self.publisher.publish(message):
             mark_relay_failed()
 
-    async def _send_outgoing(self) -> None:
-        # One sender at a time keeps this server's publishes in order; what
-        # piled up during a round trip goes out together in the next one.
-        batch: list[tuple[str, asyncio.Future[bool]]] = []
-        try:
-            while self._outgoing:
-                batch, self._outgoing = self._outgoing[:MAX_BATCH], self._outgoing[MAX_BATCH:]
-                published = await self._publish_batch([message for message, _ in batch])
-                _settle(batch, published)
-                batch = []
-        finally:  # cancelled (the server stops): nobody waits in vain
-            _settle(batch, False)
-
-    async def _publish_batch(self, messages: list[str]) -> bool:
-        try:
-            async with deadline(self.relay_timeout):
-                pipeline = self.redis.pipeline(transaction=False)
-                for message in messages:
-                    pipeline.publish(self.channel, message)
-                await pipeline.execute()
-        except (RedisError, OSError, *TIMED_OUT) as problem:
-            self.publish_failures.failed(problem)
-            return False
-        return True
-
-    async def _listen(self) -> AsyncIterator[bytes]:
+    async def _listen(self) -> AsyncIterator[dict[str, Any] | bytes]:
         # AsyncPubSubManager's hook for subclasses: yield each message published
-        # on the channel. Replaces AsyncRedisManager's loop (see module doc).
+        # on the channel, decoded when it is JSON (python-socketio's loop takes
+        # both; its own decoding builds a decoder per message). Replaces
+        # AsyncRedisManager's loop (see module doc).
         channel = self.channel.encode()
+        # Redis sends this server's emits back to it; python-socketio would
+        # decode each only to drop it.
+        is_own_emit = own_emit_test(self.host_id)
         backoff = FIRST_BACKOFF
         while True:
-            client = Redis.from_url(self.redis_url, **self.redis_options)
-            pubsub = client.pubsub()
+            connection: WireConnection | None = None
             try:
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "subscribe":
+                connection = await WireConnection.open(self.redis_url, timeout=CONNECT_TIMEOUT)
+                connection.write(encode_command(b"SUBSCRIBE", channel))
+                async for reply in self._replies(connection):
+                    if not isinstance(reply, list) or len(reply) != 3:
+                        continue  # a PING's answer
+                    kind, on, data = reply
+                    if kind == b"message" and on == channel:
+                        if not is_own_emit(data):
+                            yield decoded(data)
+                    elif kind == b"subscribe" and on == channel:
                         backoff = FIRST_BACKOFF
                         await self._count_subscription()
-                    elif message["type"] == "message" and message["channel"] == channel:
-                        yield message["data"]
             except (RedisError, OSError) as problem:
                 logger.warning(
                     "pub/sub listener lost Redis (%s); retrying in %.1f s", problem, backoff
                 )
             finally:
-                # Typed from redis-py 8.2 on; untyped before (the range allows both).
-                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
-                await client.aclose()
+                if connection is not None:
+                    await connection.close()
             await asyncio.sleep(backoff)  # paces reconnection attempts
             backoff = min(backoff * 2, self.max_backoff)
+
+    async def _replies(self, connection: WireConnection) -> AsyncIterator[Any]:
+        """Every reply on the subscribed ``connection``, pinging Redis when it is quiet.
+
+        :raises ConnectionError: when a ``PING`` got no answer within ``idle_ping`` s.
+        """
+        pinged = False
+        while True:
+            try:
+                async with deadline(self.idle_ping):
+                    replies = await connection.read()
+            except TIMED_OUT:
+                if pinged:
+                    raise ConnectionError(
+                        f"no answer to a PING within {self.idle_ping:g} s"
+                    ) from None
+                connection.write(PING)
+                pinged = True
+                continue
+            pinged = False
+            for reply in replies:
+                yield reply
 
     async def _count_subscription(self) -> None:
         async with self._subscribed:
@@ -288,17 +300,8 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     async def stop(self) -> None:
         """Cancel the listener and close the publishing connection."""
-        if self._sender is not None:
-            await cancel_and_wait(self._sender)
-        _settle(self._outgoing, False)
-        self._outgoing = []
+        await self.publisher.close()
         await close_redis_manager(self)
-
-
-def _settle(batch: list[tuple[str, asyncio.Future[bool]]], published: bool) -> None:
-    for _, outcome in batch:
-        if not outcome.done():
-            outcome.set_result(published)
 
 
 async def close_redis_manager(manager: socketio.AsyncRedisManager) -> None:

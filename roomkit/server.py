@@ -129,7 +129,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         id: int | None,
     ) -> None:
         _ACK_REQUESTED.set(id is not None)
-        reset_relay()
+        reset_relay(awaited=id is not None)
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 

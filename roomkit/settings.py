@@ -125,10 +125,10 @@ class LoadLimits:
     """Limits that keep a failing Redis, one busy room or one client address
     from taking the whole server down (docs/security.md, docs/scaling.md).
 
-    :param redis_max_connections: connections each of the server's two Redis
-        clients (the room store, and the publishing side of the pub/sub
-        relay) may open; a call that finds all of them busy waits for one
-        within its timeout. The pub/sub listener holds one more. Default 4.
+    :param redis_max_connections: connections the room store's Redis client
+        may open; a call that finds all of them busy waits for one within its
+        timeout. The pub/sub relay holds two more (one publishing, one
+        listening). Default 4.
     :param redis_timeout: seconds one room-store call may take, waiting for a
         pooled connection and for the server's own lock included; past it the
         event is answered "temporarily unavailable". Default 2.

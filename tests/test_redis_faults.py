@@ -104,16 +104,16 @@ async def test_floods_keep_redis_connections_at_a_fixed_number(redis_url: str) -
             )
         )
         assert all(reply["ok"] for reply in replies), [r for r in replies if not r["ok"]][:3]
-        # The store's pool, the publishing pool, the pub/sub listener, and
-        # this test's own client.
-        bound = 2 * POOL + 1 + 1
+        # The store's pool, the publishing connection, the pub/sub listener,
+        # and this test's own client.
+        bound = POOL + 1 + 1 + 1
         assert await connection_count(redis) <= bound
 
 
 # A flood against `roomkit serve` with Redis, as the attack was run: raw
 # clients sending the rate limit's burst of messages and unknown events (whose
 # `error` answers were published too) without waiting. Bounds written down in
-# docs/security.md: Redis connections of the server at most 2 x 4 + 1, RSS
+# docs/security.md: Redis connections of the server at most 4 + 2, RSS
 # growth at most 48 MiB (measured: 4 MiB for 100 flooders here; 202 connections
 # without the bounded pools).
 RAW_FLOODERS = 100
@@ -151,8 +151,9 @@ async def test_a_raw_flood_keeps_redis_connections_and_memory_bounded(redis_url:
             f"\nraw flood: Redis connections {own} -> {during}; RSS {before / 2**20:.0f} -> "
             f"peak {peak.peak / 2**20:.0f} -> after {after / 2**20:.0f} MiB"
         )
-        # This test's client, and the server's two pools and its listener.
-        assert during <= 1 + 2 * POOL + 1
+        # This test's client, and the server's store pool, its publishing
+        # connection and its listener.
+        assert during <= 1 + POOL + 1 + 1
         assert peak.peak - before <= RSS_GROWTH_BOUND
         await asyncio.gather(*(client.close() for client in clients))
 
