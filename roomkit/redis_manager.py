@@ -33,9 +33,11 @@ And on the publishing side (:class:`~roomkit.redis_publisher.Publisher`):
 * publishes go out in the order they were made, through one sender: every
   publish waiting when it is ready goes out in one batch (one round trip for
   a burst of emits, where python-socketio pays one per emit);
-* the handler learns within ``relay_timeout`` seconds whether its publish
-  went out, through :func:`roomkit.relay.relay_failed`, so an ack can say that
-  the other servers may not have the message.
+* a handler whose sender asked for an ack learns within ``relay_timeout``
+  seconds whether its publish went out, through
+  :func:`roomkit.relay.relay_failed`, so the ack can say that the other servers
+  may not have the message; any other emit is queued and the handler goes on
+  (:func:`roomkit.relay.relay_awaited`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from redis.exceptions import RedisError
 from roomkit.errors import WaitTimeout
 from roomkit.fanout import DirectFanoutManager
 from roomkit.logthrottle import FailureReport
-from roomkit.redis_client import TIMED_OUT, cancel_and_wait, deadline, redis_client_options
+from roomkit.redis_client import TIMED_OUT, cancel_and_wait, deadline
 from roomkit.redis_messages import decoded, own_emit_test, relay_message
 from roomkit.redis_publisher import Publisher
 from roomkit.redis_wire import WireConnection, encode_command
@@ -120,8 +122,9 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         max_queued: int = 10_000,
         transport: TransportOptions | None = None,
     ) -> None:
-        # RoomIndexMixin passes these on to AsyncRedisManager.
-        super().__init__(url, channel=channel, redis_options=redis_client_options())
+        # RoomIndexMixin passes these on to AsyncRedisManager, whose redis-py
+        # clients are never made (_publish and _listen are replaced).
+        super().__init__(url, channel=channel)
         # After super().__init__ (whose chain gives DirectFanoutManager no
         # arguments); the server reads it later, in set_server.
         self.transport_options = transport or TransportOptions()
