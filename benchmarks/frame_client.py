@@ -1,5 +1,6 @@
 """The ``frame`` benchmark client, the cheapest receiver: a websocket client on a
-bare ``asyncio.Protocol`` that splits the server's frames itself."""
+bare ``asyncio.Protocol`` that splits the server's frames itself, and counts a
+throughput burst in bulk (see :mod:`benchmarks.tally`)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,17 @@ class _FrameProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
+        marker = self.owner.bulk_marker() if self.inflater is None and self.upgraded else None
+        if marker is not None:
+            # Counting in bulk: keep the bytes for the parse after the burst and
+            # count the burst's marker, one split between two reads included.
+            edge = len(marker) - 1
+            seam = bytes(buffer[-edge:]) + data[:edge]
+            buffer += data
+            count = data.count(marker) + seam.count(marker)
+            if count:
+                self.owner.tally.add(count)
+            return
         buffer += data
         if not self.upgraded:
             end = buffer.find(b"\r\n\r\n")
@@ -68,6 +80,11 @@ class _FrameProtocol(asyncio.Protocol):
             if b"permessage-deflate" in head_bytes.lower():
                 self.inflater = zlib.decompressobj(-15)
                 self.fresh_inflater_each_message = b"server_no_context_takeover" in head_bytes
+        self.parse()
+
+    def parse(self) -> None:
+        """Hand every whole frame in the buffer to the client; keep the rest."""
+        buffer = self.buffer
         position, size = 0, len(buffer)
         text = self.owner.text_frame
         while size - position >= 2:
@@ -131,6 +148,12 @@ class FrameClient:
         self._acks: dict[bytes, asyncio.Future[str]] = {}
         self._next_ack = 0
         self._handshake_done: asyncio.Future[bytes] | None = None
+        # The burst being counted in bulk, its marker, and the sequence numbers
+        # of its messages found by parsing; the last burst settled.
+        self._bulk_burst = -1
+        self._marker = b""
+        self._seen: set[int] = set()
+        self._settled = -1
 
     # -- called by the protocol ----------------------------------------------------
 
@@ -145,12 +168,34 @@ class FrameClient:
             if not waiter.done():
                 waiter.set_exception(ConnectionError("connection lost"))
 
+    def bulk_marker(self) -> bytes | None:
+        """The marker to count, while this connection counts the armed burst in bulk."""
+        tally = self.tally
+        if not tally.counting_in_bulk or self._settled == tally.burst:
+            return None
+        if self._bulk_burst != tally.burst:
+            self._bulk_burst, self._marker = tally.burst, tally.marker
+            self._seen = set()
+        return self._marker
+
+    def settle(self) -> None:
+        """Stop counting the armed burst in bulk, and parse what was kept."""
+        self._settled = self.tally.burst
+        if self.protocol is not None:
+            self.protocol.parse()
+
     def text_frame(self, payload: bytes) -> None:
-        # The hot path, once per delivered message.
+        # Once per delivered message: the hot path when not counting in bulk.
         start = payload.rfind(_MARK_BYTES)
         if start >= 0:
             fields = payload[start + _MARK_SKIP :].split(b":", 4)
-            self.tally.record(int(fields[1]), int(fields[3]))
+            burst = int(fields[1])
+            if burst == self._bulk_burst == self.tally.burst:
+                seq = int(fields[2])
+                self.tally.confirm(seq not in self._seen)
+                self._seen.add(seq)
+            else:
+                self.tally.record(burst, int(fields[3]))
         elif payload == _PING_BYTES:
             self.send_frame(_PONG_BYTES)
         elif payload.startswith(b"43"):

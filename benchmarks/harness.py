@@ -63,6 +63,8 @@ class BurstResult:
     :param timed_out: whether some receiver was still missing messages at the deadline.
     :param cpu: CPU share (1.0 = one core busy) of each process over the burst.
     :param latencies_us: every delivery's latency, in µs (latency bursts only).
+    :param counted_in_bulk: deliveries counted in bulk, then confirmed by parsing
+        (see :mod:`benchmarks.tally`).
     """
 
     messages: int
@@ -72,6 +74,7 @@ class BurstResult:
     timed_out: bool
     cpu: dict[str, float]
     latencies_us: list[int] = field(default_factory=list, repr=False)
+    counted_in_bulk: int = 0
 
     @property
     def rate(self) -> float:
@@ -87,6 +90,7 @@ class BurstResult:
             "seconds": round(self.seconds, 4),
             "rate": round(self.rate, 1),
             "timed_out": self.timed_out,
+            "counted_in_bulk": self.counted_in_bulk,
             "cpu": {name: round(share, 3) for name, share in self.cpu.items()},
         }
         if self.latencies_us:
@@ -97,8 +101,8 @@ class BurstResult:
 
 
 class _CpuMeter:
-    """CPU seconds of named processes between :meth:`start` and :meth:`shares`, and
-    of everything else the machine ran meanwhile (``"others"``)."""
+    """CPU seconds of named processes over a burst, and of everything else the
+    machine ran meanwhile (``"others"``)."""
 
     def __init__(self, owner: Room) -> None:
         self.owner = owner
@@ -120,12 +124,23 @@ class _CpuMeter:
         self.before = self._now()
         self.started = time.monotonic()
 
-    def shares(self) -> dict[str, float]:
+    def shares(self, seconds: float, at_done: dict[str, float]) -> dict[str, float]:
+        """Each process's CPU over the burst's ``seconds`` (1.0: a core busy), and
+        the others' over the whole measurement.
+
+        :param at_done: CPU seconds that load-generator processes read themselves
+            when their receivers had everything, before parsing what they kept:
+            that parsing is not part of the burst.
+        """
         wall = max(time.monotonic() - self.started, 1e-9)
         after = self._now()
-        shares = {name: (after[name] - self.before.get(name, 0.0)) / wall for name in after}
-        machine = shares.pop(_MACHINE)
-        shares["others"] = max(0.0, machine - sum(shares.values()))
+        used = {name: after[name] - self.before.get(name, 0.0) for name in after}
+        machine = used.pop(_MACHINE)
+        others = max(0.0, machine - sum(used.values())) / wall
+        used.update({name: at_done[name] - self.before[name] for name in at_done})
+        span = seconds if seconds > 0 else wall  # nothing delivered: the whole wait
+        shares = {name: cpu / span for name, cpu in used.items()}
+        shares["others"] = others
         return shares
 
 
@@ -281,8 +296,15 @@ class Room:
                 for worker in self.workers
             )
         )
-        cpu = meter.shares()
         last_ns = max((report["last_ns"] for report in reports), default=started_ns)
+        seconds = max(last_ns - started_ns, 0) / 1e9
+        cpu = meter.shares(
+            seconds,
+            {
+                f"loadgen:{worker.name}": report["cpu_seconds_at_done"]
+                for worker, report in zip(self.workers, reports, strict=True)
+            },
+        )
         latencies: list[int] = []
         for report in reports:
             latencies.extend(report["latencies_us"])
@@ -290,10 +312,11 @@ class Room:
             messages=messages,
             expected=sum(report["expected"] for report in reports),
             delivered=sum(report["received"] for report in reports),
-            seconds=max(last_ns - started_ns, 0) / 1e9,
+            seconds=seconds,
             timed_out=any(report["timed_out"] for report in reports),
             cpu=cpu,
             latencies_us=latencies,
+            counted_in_bulk=sum(report["counted_in_bulk"] for report in reports),
         )
 
     async def _send(self, burst: int, messages: int, rate: float | None) -> None:

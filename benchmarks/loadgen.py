@@ -41,6 +41,8 @@ __all__ = ["Worker", "main"]
 
 # Clients that connect at once; more would only fill the server's accept backlog.
 CONNECT_CONCURRENCY = 50
+# Seconds the last frames of a burst counted in bulk may take to arrive whole.
+CONFIRM_TIMEOUT = 10.0
 
 
 class _Generator:
@@ -48,6 +50,7 @@ class _Generator:
 
     def __init__(self) -> None:
         self.tally = Tally()
+        self.me = psutil.Process()
         self.clients: list[BenchClient] = []
         self.session: aiohttp.ClientSession | None = None
         self.write_lock = asyncio.Lock()
@@ -105,6 +108,11 @@ class _Generator:
             await asyncio.wait_for(tally.complete.wait(), timeout)
         except asyncio.TimeoutError:
             timed_out = True
+        cpu_at_done = cpu_seconds(self.me)
+        problem = await self._confirm_bulk(timed_out)
+        if problem is not None:
+            await self.reply({"ok": False, "error": problem})
+            return
         await self.reply(
             {
                 "ok": True,
@@ -112,10 +120,27 @@ class _Generator:
                 "received": tally.received,
                 "expected": tally.expected,
                 "last_ns": tally.last_ns,
+                "cpu_seconds_at_done": cpu_at_done,
+                "counted_in_bulk": tally.bulk,
                 "timed_out": timed_out,
                 "latencies_us": tally.latencies_us,
             }
         )
+
+    async def _confirm_bulk(self, timed_out: bool) -> str | None:
+        """Parse what the clients counted in bulk; why the count is wrong, if it is."""
+        tally = self.tally
+        for client in self.clients:
+            client.settle()
+        if not tally.bulk:
+            return None
+        # A frame whose marker was counted may still be arriving in part.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(tally.all_confirmed.wait(), CONFIRM_TIMEOUT)
+        if timed_out:  # what arrived is all there is: report what parsing found
+            tally.received -= tally.bulk - tally.confirmed
+            return None
+        return tally.bulk_problem()
 
     async def close(self) -> dict[str, Any]:
         await asyncio.gather(*(client.close() for client in self.clients))

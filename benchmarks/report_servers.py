@@ -123,8 +123,13 @@ def client_section(cost: dict[str, Any], chosen: str) -> list[str]:
         f"{cost['receivers']} receivers of {label(cost['server'])}, "
         f"{cost['messages']} messages a burst. The cheapest, **`{chosen}`**, is used for "
         "everything else. `frame`: a websocket client on a bare asyncio protocol that "
-        "splits frames itself; `raw`: engine.io/socket.io text frames on an aiohttp "
-        "websocket; `socketio`: `socketio.AsyncClient`."
+        "splits frames itself and counts a throughput burst in bulk (it counts the "
+        "burst's marker in what each read brings and keeps the bytes; after the burst it "
+        "parses them and confirms every message counted, once each, or the run fails); "
+        "`raw`: engine.io/socket.io text frames on an aiohttp websocket; `socketio`: "
+        "`socketio.AsyncClient`. The CPU figures include the parse after the burst; the "
+        "fan-out tables' load-generator CPU does not (each process reads its CPU time "
+        "when its receivers have everything)."
     )
     out.append("")
     rows = [

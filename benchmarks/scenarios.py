@@ -33,11 +33,11 @@ logger = logging.getLogger("benchmarks")
 async def client_cost(config: Config) -> dict[str, Any]:
     """Load-generator CPU per delivered message for each client kind; picks the cheapest.
 
-    The receivers of every kind sit in rooms of the same server (node when
-    present, the fastest server, so that the clients are busy), and their
-    bursts alternate.
+    The receivers of every kind sit in rooms of the same server, the fastest
+    (``roomkit serve``, whose coalesced writes keep the clients busiest), and
+    their bursts alternate.
     """
-    preferred = ["node", "bare-uvloop", "bare"]
+    preferred = ["roomkit", "node", "bare-uvloop", "bare"]
     server_kind = next(SERVER_KINDS[name] for name in preferred if SERVER_KINDS[name].available())
     kinds = ["frame", "raw", "socketio"]
     receivers = config.client_receivers

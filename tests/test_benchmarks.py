@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,14 @@ def test_smallest_benchmark_run_writes_results_and_docs(tmp_path: Path) -> None:
             # Every receiver got every message of every burst, before the deadline.
             assert run["delivered"] == run["expected"] == run["messages"] * 3, name
             assert not run["timed_out"], name
+        # Throughput bursts are counted in bulk, unless the server compresses
+        # (the bare server accepts the clients' deflate); latency bursts never.
+        bulk = [run["counted_in_bulk"] for run in figures["throughput"]["runs"]]
+        if name == "roomkit":
+            assert bulk == [run["delivered"] for run in figures["throughput"]["runs"]]
+        else:
+            assert not any(bulk), name
+        assert not any(run["counted_in_bulk"] for run in figures["latency"]["runs"]), name
         assert figures["throughput"]["rate"] > 0, name
         assert 0 < figures["latency"]["p50_ms"] <= figures["latency"]["p99_ms"], name
 
@@ -140,3 +149,68 @@ def test_smallest_scale_out_run_delivers_everything_in_each_setup(tmp_path: Path
     page = docs_path.read_text()
     assert "| 2 servers + Redis, the sender on server 1 |" in page
     assert "| 2 servers + Redis, a sender on each |" in page
+
+
+def _server_frame(burst: int, seq: int, extra: str = "") -> bytes:
+    """A server's unmasked websocket text frame carrying one benchmark message."""
+    payload = (
+        f'42/chat,["message",{{"user":"u","name":"n","room":"r",{extra}'
+        f'"text":"bm:{burst}:{seq}:123:xxxx"}}]'
+    ).encode()
+    assert len(payload) < 126
+    return bytes([0x81, len(payload)]) + payload
+
+
+async def _bulk_client(burst: int, expected: int, *, latency: bool = False) -> Any:
+    from benchmarks.frame_client import FrameClient, _FrameProtocol
+    from benchmarks.tally import Tally
+
+    tally = Tally()
+    tally.arm(burst, expected, keep_latency=latency)
+    client = FrameClient("http://127.0.0.1:1", "reader", tally)
+    client.protocol = _FrameProtocol(client)
+    client.protocol.upgraded = True  # as after the handshake
+    return client
+
+
+async def test_a_burst_counted_in_bulk_is_confirmed_by_parsing() -> None:
+    client = await _bulk_client(4, 3)
+    stream = _server_frame(3, 9) + _server_frame(4, 0) + _server_frame(4, 1) + _server_frame(4, 2)
+    cut = stream.rindex(b'"text":"bm:4:') + 5  # the last marker split between two reads
+    client.protocol.data_received(stream[:cut])
+    assert client.tally.bulk == 2
+    assert not client.tally.complete.is_set()
+    client.protocol.data_received(stream[cut:])
+    assert client.tally.bulk == 3
+    assert client.tally.complete.is_set()
+    client.settle()
+    assert client.tally.confirmed == 3
+    assert client.tally.all_confirmed.is_set()
+    assert client.tally.bulk_problem() is None
+
+
+async def test_a_message_counted_twice_or_not_found_fails_the_burst() -> None:
+    twice = await _bulk_client(4, 2)
+    twice.protocol.data_received(_server_frame(4, 0) + _server_frame(4, 0))
+    twice.settle()
+    assert "arrived twice" in (twice.tally.bulk_problem() or "")
+
+    # Two markers in one message: counted 2, parsed as 1.
+    unfound = await _bulk_client(4, 2)
+    unfound.protocol.data_received(_server_frame(4, 0, extra='"text":"bm:4:5:1:x",'))
+    unfound.settle()
+    assert unfound.tally.bulk == 2
+    assert "2 messages counted in bulk, 1 found" in (unfound.tally.bulk_problem() or "")
+
+
+async def test_latency_bursts_and_compressed_connections_count_each_message() -> None:
+    import zlib
+
+    timed = await _bulk_client(4, 1, latency=True)
+    timed.protocol.data_received(_server_frame(4, 0))
+    assert (timed.tally.bulk, timed.tally.received, len(timed.tally.latencies_us)) == (0, 1, 1)
+
+    deflating = await _bulk_client(4, 1)
+    deflating.protocol.inflater = zlib.decompressobj(-15)  # the server accepted deflate
+    deflating.protocol.data_received(_server_frame(4, 0))  # an uncompressed frame
+    assert (deflating.tally.bulk, deflating.tally.received) == (0, 1)
