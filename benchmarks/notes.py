@@ -33,8 +33,8 @@ def removal_notes(profiles: dict[str, Any]) -> list[str]:
         if isinstance(total, float | int)
         else "Per delivered message:",
         "",
-        "1. **The per-recipient loop** of `DirectFanoutManager.emit` "
-        f"({_us(found, 'path', 'DirectFanoutManager.emit')} µs/msg, of which `Outbox.push` "
+        "1. **The per-recipient loop** of `DirectFanoutManager.deliver` "
+        f"({_us(found, 'path', 'DirectFanoutManager.deliver')} µs/msg, of which `Outbox.push` "
         f"{_us(found, 'path', 'Outbox.push')}): python-socketio's participant generator, the "
         "skip check, the engine.io socket lookup, the closed and ping-timeout checks, the "
         "append. What would remove most of it: keeping, per room, the list of its members' "

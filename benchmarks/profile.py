@@ -59,7 +59,8 @@ PACKAGES: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Functions of the fan-out path whose inclusive share is reported.
 PATH_FUNCTIONS: list[tuple[str, str]] = [
-    ("DirectFanoutManager.emit", "roomkit: build the frame once, push it to each outbox"),
+    ("DirectFanoutManager.emit", "roomkit: encode the packet once, then deliver it"),
+    ("DirectFanoutManager.deliver", "roomkit: build the frame once, push it to each outbox"),
     ("Outbox.push", "roomkit: append the frame to one connection's outbox"),
     ("Flusher._run", "roomkit: one write per connection per loop iteration"),
     ("DirectSocket._websocket_handler", "roomkit: read and dispatch incoming packets"),
