@@ -127,9 +127,10 @@ def client_section(cost: dict[str, Any], chosen: str) -> list[str]:
         "burst's marker in what each read brings and keeps the bytes; after the burst it "
         "parses them and confirms every message counted, once each, or the run fails); "
         "`raw`: engine.io/socket.io text frames on an aiohttp websocket; `socketio`: "
-        "`socketio.AsyncClient`. The CPU figures include the parse after the burst; the "
-        "fan-out tables' load-generator CPU does not (each process reads its CPU time "
-        "when its receivers have everything)."
+        "`socketio.AsyncClient`. CPU is counted until the receivers have everything (each "
+        "load-generator process reads its own CPU time then), here and in the fan-out "
+        "tables: the `frame` client's parse after the burst, which confirms the count, "
+        "is left out."
     )
     out.append("")
     rows = [
