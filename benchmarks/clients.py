@@ -73,9 +73,6 @@ class SocketioClient:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sio.disconnect(), 2.0)
 
-    def settle(self) -> None:
-        """Nothing to do: this client counts message by message."""
-
 
 def make_client(
     kind: str, session: aiohttp.ClientSession, base_url: str, name: str, tally: Tally

@@ -1,6 +1,14 @@
 """The ``frame`` benchmark client, the cheapest receiver: a websocket client on a
-bare ``asyncio.Protocol`` that splits the server's frames itself, and counts a
-throughput burst in bulk (see :mod:`benchmarks.tally`)."""
+bare ``asyncio.Protocol`` that splits the server's frames itself.
+
+It counts a throughput burst in bulk (see :mod:`benchmarks.tally`): while the
+burst is armed, each read is only kept and its burst markers counted
+(``bytearray.count``, C speed), so a read of a hundred coalesced frames costs
+about what one frame does, and the kernel is asked to wake the client only
+once many messages wait (:meth:`_FrameProtocol.wake_at`); the kept bytes are
+parsed and checked after the burst. Compressed connections (permessage-deflate
+accepted) and latency bursts parse each frame as it comes.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,11 @@ import asyncio
 import base64
 import contextlib
 import os
+import socket
 import zlib
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from benchmarks.tally import NAMESPACE, Tally
+from benchmarks.tally import NAMESPACE, BulkCount, Tally
 from benchmarks.wire import (
     BURST_TEXT_MARK,
     PING,
@@ -26,6 +35,15 @@ __all__ = ["FrameClient"]
 _MARK_BYTES = BURST_TEXT_MARK.encode()
 _MARK_SKIP = len(_MARK_BYTES) - 3  # keep "bm:" so field 1 is the burst
 _PING_BYTES, _PONG_BYTES = PING.encode(), PONG.encode()
+# The most bytes a connection counting in bulk lets wait in its socket before
+# the kernel wakes it (SO_RCVLOWAT): a couple of hundred messages.
+_WATERMARK_CAP = 32_768
+
+
+class _SocketOptions(Protocol):
+    """The part of the transport's socket the watermark needs."""
+
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
 
 
 class _FrameProtocol(asyncio.Protocol):
@@ -45,10 +63,17 @@ class _FrameProtocol(asyncio.Protocol):
         # Set when the server accepted permessage-deflate (RFC 7692).
         self.inflater: Any = None
         self.fresh_inflater_each_message = False
+        # Whether reads may be counted in bulk: upgraded, no deflate.
+        self.countable = False
+        # The socket's receive low-water mark (None: it cannot be set).
+        self.socket: _SocketOptions | None = None
+        self.watermark = 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        if hasattr(socket, "SO_RCVLOWAT"):
+            self.socket = transport.get_extra_info("socket")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
@@ -57,16 +82,23 @@ class _FrameProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
-        marker = self.owner.bulk_marker() if self.inflater is None and self.upgraded else None
-        if marker is not None:
-            # Counting in bulk: keep the bytes for the parse after the burst and
-            # count the burst's marker, one split between two reads included.
-            edge = len(marker) - 1
-            seam = bytes(buffer[-edge:]) + data[:edge]
+        owner = self.owner
+        counting = owner.tally.counting
+        if counting is not None and self.countable:
+            if owner.bulk is not counting:
+                owner.start_counting(counting)
+            marker = counting.marker
+            # From len(marker) - 1 bytes back: a marker split between two reads.
+            start = max(0, len(buffer) - len(marker) + 1)
             buffer += data
-            count = data.count(marker) + seam.count(marker)
+            count = buffer.count(marker, start)
             if count:
-                self.owner.tally.add(count)
+                owner.counted += count
+                owner.tally.add(count)
+                # Each message still due brings at least its text after its
+                # marker's first byte; of the next, up to len(marker) - 1 are in.
+                due = counting.messages - owner.counted
+                self.wake_at(min(_WATERMARK_CAP, due * counting.text_bytes - len(marker)))
             return
         buffer += data
         if not self.upgraded:
@@ -74,13 +106,36 @@ class _FrameProtocol(asyncio.Protocol):
             if end < 0:
                 return
             head_bytes = bytes(buffer[:end])
-            self.owner.upgraded(head_bytes)
+            owner.upgraded(head_bytes)
             del buffer[: end + 4]
             self.upgraded = True
             if b"permessage-deflate" in head_bytes.lower():
                 self.inflater = zlib.decompressobj(-15)
                 self.fresh_inflater_each_message = b"server_no_context_takeover" in head_bytes
+            # Compressed bytes hold no marker to count.
+            self.countable = self.inflater is None
         self.parse()
+
+    def wake_at(self, size: int) -> None:
+        """Have the kernel report this socket readable only once ``size`` bytes wait.
+
+        Counting in bulk, a read of one message costs what a read of hundreds
+        does; and a server writing each message to each socket (Node) would
+        wake this process once per write, which costs it CPU a server with
+        remote clients does not spend.
+
+        :param size: bytes; must not exceed what is still to come, or the burst
+            stalls. 1, the default, wakes on every byte.
+        """
+        size = max(1, size)
+        if size == self.watermark or self.socket is None:
+            return
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+        except OSError:
+            self.socket = None  # reads stay eager
+        else:
+            self.watermark = size
 
     def parse(self) -> None:
         """Hand every whole frame in the buffer to the client; keep the rest."""
@@ -136,7 +191,9 @@ class _FrameProtocol(asyncio.Protocol):
 class FrameClient:
     """The cheapest receiver: a websocket client on a bare ``asyncio.Protocol``.
 
-    Same parameters as :class:`RawClient` but the session, which it does not use.
+    :param base_url: the server, ``http://127.0.0.1:<port>``.
+    :param name: sent as ``auth.name``.
+    :param tally: where received benchmark messages are counted.
     """
 
     def __init__(self, base_url: str, name: str, tally: Tally) -> None:
@@ -148,12 +205,14 @@ class FrameClient:
         self._acks: dict[bytes, asyncio.Future[str]] = {}
         self._next_ack = 0
         self._handshake_done: asyncio.Future[bytes] | None = None
-        # The burst being counted in bulk, its marker, and the sequence numbers
-        # of its messages found by parsing; the last burst settled.
-        self._bulk_burst = -1
-        self._marker = b""
-        self._seen: set[int] = set()
-        self._settled = -1
+        # The burst this connection counted in bulk last: its messages counted,
+        # found by parsing, the sequence number due next from each sender, and
+        # whether the check waits for a counted message to arrive whole.
+        self.bulk: BulkCount | None = None
+        self.counted = 0
+        self.found = 0
+        self._next_seqs: list[int] = []
+        self._waiting = False
 
     # -- called by the protocol ----------------------------------------------------
 
@@ -168,32 +227,60 @@ class FrameClient:
             if not waiter.done():
                 waiter.set_exception(ConnectionError("connection lost"))
 
-    def bulk_marker(self) -> bytes | None:
-        """The marker to count, while this connection counts the armed burst in bulk."""
-        tally = self.tally
-        if not tally.counting_in_bulk or self._settled == tally.burst:
-            return None
-        if self._bulk_burst != tally.burst:
-            self._bulk_burst, self._marker = tally.burst, tally.marker
-            self._seen = set()
-        return self._marker
+    def start_counting(self, bulk: BulkCount) -> None:
+        """Count ``bulk``'s messages in bulk from now on, and check them when told."""
+        self.bulk = bulk
+        self.counted = self.found = 0
+        self._next_seqs = list(range(bulk.senders))
+        self._waiting = False
+        bulk.counters.append(self)
 
-    def settle(self) -> None:
-        """Stop counting the armed burst in bulk, and parse what was kept."""
-        self._settled = self.tally.burst
+    def parse_kept(self) -> None:
+        """Parse the whole frames kept so far (see :class:`~benchmarks.tally.BulkCounter`)."""
         if self.protocol is not None:
+            # Every byte wakes until the next read, which may hold a ping.
+            self.protocol.wake_at(1)
             self.protocol.parse()
 
+    def settle(self) -> None:
+        """Parse what was kept and check it against the count (see
+        :class:`~benchmarks.tally.BulkCounter`)."""
+        bulk, protocol = self.bulk, self.protocol
+        assert bulk is not None
+        assert protocol is not None
+        protocol.wake_at(1)
+        protocol.parse()
+        # A message counted from its first bytes, the rest still on the way.
+        partial = protocol.buffer.count(bulk.marker)
+        if self.found + partial != self.counted:
+            bulk.problem(
+                f"{self.name}: {self.counted} messages counted, {self.found} found by "
+                f"parsing and {partial} partly received"
+            )
+        elif partial:
+            self._waiting = True
+            bulk.wait_for()
+
+    def _found_message(self, bulk: BulkCount, seq: int) -> None:
+        # A message of the burst counted in bulk, found by parsing.
+        sender = seq % bulk.senders
+        due = self._next_seqs[sender]
+        if seq != due:
+            bulk.problem(f"{self.name}: message {seq} arrived where {due} was due")
+        self._next_seqs[sender] = seq + bulk.senders
+        self.found += 1
+        if self._waiting and self.found >= self.counted:
+            self._waiting = False
+            bulk.done_waiting()
+
     def text_frame(self, payload: bytes) -> None:
-        # Once per delivered message: the hot path when not counting in bulk.
+        # Once per delivered message: the hot path unless counting in bulk.
         start = payload.rfind(_MARK_BYTES)
         if start >= 0:
             fields = payload[start + _MARK_SKIP :].split(b":", 4)
-            burst = int(fields[1])
-            if burst == self._bulk_burst == self.tally.burst:
-                seq = int(fields[2])
-                self.tally.confirm(seq not in self._seen)
-                self._seen.add(seq)
+            burst, bulk = int(fields[1]), self.bulk
+            if bulk is not None and burst == bulk.burst:
+                self._found_message(bulk, int(fields[2]))
             else:
                 self.tally.record(burst, int(fields[3]))
         elif payload == _PING_BYTES:

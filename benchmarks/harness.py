@@ -280,6 +280,9 @@ class Room:
                         "messages": messages,
                         "latency": latency,
                         "timeout": timeout + (messages / rate if rate else 0.0),
+                        # The least a message's text can be: one-digit seq and time.
+                        "text_bytes": len(burst_text(burst, 0, 0, TEXT_PADDING)),
+                        "senders": len(self.senders),
                     },
                     10.0,
                 )

@@ -6,11 +6,16 @@ several of these, pinned to the load generator's core::
 
     {"cmd": "connect", "urls": [...], "count": 250, "kind": "raw", "room": "bench",
      "prefix": "w0-", "timeout": 60}        -> {"ok": true, "connected": 250, "seconds": 1.2}
-    {"cmd": "arm", "burst": 3, "messages": 200, "latency": false, "timeout": 30}
+    {"cmd": "arm", "burst": 3, "messages": 200, "latency": false, "timeout": 30,
+     "text_bytes": 49, "senders": 1}        (the shortest text a message can have;
+                                              senders taking turns, seq % senders)
                                              -> {"ok": true, "armed": 3}
-        ... later, when every client got the burst or the timeout passed:
+        ... later, when every client got the burst or the timeout passed, and
+        what was counted in bulk is checked (a failed check answers ok false):
                                              -> {"ok": true, "done": 3, "received": ...,
                                                  "expected": ..., "last_ns": ...,
+                                                 "cpu_seconds_at_done": ...,
+                                                 "counted_in_bulk": ...,
                                                  "timed_out": false, "latencies_us": [...]}
     {"cmd": "close"}                         -> {"ok": true, "closed": true}
 
@@ -43,6 +48,9 @@ __all__ = ["Worker", "main"]
 CONNECT_CONCURRENCY = 50
 # Seconds the last frames of a burst counted in bulk may take to arrive whole.
 CONFIRM_TIMEOUT = 10.0
+# How often a burst counted in bulk is parsed while it lasts: well within
+# Socket.IO's ping timeout (20 s), and longer than a burst normally lasts.
+KEEP_ALIVE_SECONDS = 5.0
 
 
 class _Generator:
@@ -97,19 +105,36 @@ class _Generator:
         if self.waiter is not None and not self.waiter.done():
             return {"ok": False, "error": "a burst is already armed"}
         burst, messages = int(command["burst"]), int(command["messages"])
-        self.tally.arm(burst, messages * len(self.clients), bool(command["latency"]))
+        self.tally.arm(
+            burst,
+            messages * len(self.clients),
+            bool(command["latency"]),
+            messages=messages,
+            text_bytes=int(command.get("text_bytes", 0)),
+            senders=int(command.get("senders", 1)),
+        )
         self.waiter = asyncio.create_task(self._report(burst, float(command["timeout"])))
         return {"ok": True, "armed": burst}
 
     async def _report(self, burst: int, timeout: float) -> None:
         tally = self.tally
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         timed_out = False
-        try:
-            await asyncio.wait_for(tally.complete.wait(), timeout)
-        except asyncio.TimeoutError:
-            timed_out = True
+        while not tally.complete.is_set():
+            left = deadline - loop.time()
+            if left <= 0:
+                timed_out = True
+                break
+            try:
+                await asyncio.wait_for(tally.complete.wait(), min(left, KEEP_ALIVE_SECONDS))
+            except asyncio.TimeoutError:
+                # A long burst: what counting in bulk kept unparsed may hold the
+                # server's pings, to be answered within its ping timeout.
+                tally.parse_kept()
         cpu_at_done = cpu_seconds(self.me)
-        problem = await self._confirm_bulk(timed_out)
+        # Parse what was counted in bulk and check it.
+        problem = await tally.verify(CONFIRM_TIMEOUT, timed_out=timed_out)
         if problem is not None:
             await self.reply({"ok": False, "error": problem})
             return
@@ -121,26 +146,11 @@ class _Generator:
                 "expected": tally.expected,
                 "last_ns": tally.last_ns,
                 "cpu_seconds_at_done": cpu_at_done,
-                "counted_in_bulk": tally.bulk,
+                "counted_in_bulk": tally.counted_in_bulk,
                 "timed_out": timed_out,
                 "latencies_us": tally.latencies_us,
             }
         )
-
-    async def _confirm_bulk(self, timed_out: bool) -> str | None:
-        """Parse what the clients counted in bulk; why the count is wrong, if it is."""
-        tally = self.tally
-        for client in self.clients:
-            client.settle()
-        if not tally.bulk:
-            return None
-        # A frame whose marker was counted may still be arriving in part.
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(tally.all_confirmed.wait(), CONFIRM_TIMEOUT)
-        if timed_out:  # what arrived is all there is: report what parsing found
-            tally.received -= tally.bulk - tally.confirmed
-            return None
-        return tally.bulk_problem()
 
     async def close(self) -> dict[str, Any]:
         await asyncio.gather(*(client.close() for client in self.clients))

@@ -119,9 +119,6 @@ class RawClient:
             raise ConnectionError("not connected")
         await self.ws.send_str(event_frame(NAMESPACE, "message", {"room": room, "text": text}))
 
-    def settle(self) -> None:
-        """Nothing to do: this client counts message by message."""
-
     async def close(self) -> None:
         if self.ws is not None:
             with contextlib.suppress(Exception):

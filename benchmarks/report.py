@@ -50,7 +50,9 @@ def render(results: dict[str, Any], image: str | None) -> str:
         f"clients `{results.get('client_kind')}`.",
         "- Clients offer permessage-deflate, as browsers and the JS client do: the bare "
         "python-socketio server accepts it (aiohttp's default), `roomkit serve` declines it "
-        "unless `--websocket-compression`, Node's socket.io declines it by default.",
+        "unless `--websocket-compression`, Node's socket.io declines it by default. "
+        "Compressed bytes cannot be counted in bulk: there the `frame` clients parse each "
+        "frame as it comes (as every client does in the latency runs).",
         "- Servers: `roomkit serve --port P --no-rate-limit --room-creations-per-minute 1000000 "
         "--room-creation-burst 100000 --log-level WARNING` with its "
         "defaults (`--loop auto`: uvloop when installed; `--gc-threshold 100000`) and "

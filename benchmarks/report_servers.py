@@ -124,13 +124,14 @@ def client_section(cost: dict[str, Any], chosen: str) -> list[str]:
         f"{cost['messages']} messages a burst. The cheapest, **`{chosen}`**, is used for "
         "everything else. `frame`: a websocket client on a bare asyncio protocol that "
         "splits frames itself and counts a throughput burst in bulk (it counts the "
-        "burst's marker in what each read brings and keeps the bytes; after the burst it "
-        "parses them and confirms every message counted, once each, or the run fails); "
-        "`raw`: engine.io/socket.io text frames on an aiohttp websocket; `socketio`: "
-        "`socketio.AsyncClient`. CPU is counted until the receivers have everything (each "
-        "load-generator process reads its own CPU time then), here and in the fan-out "
-        "tables: the `frame` client's parse after the burst, which confirms the count, "
-        "is left out."
+        "burst's marker in what each read brings and keeps the bytes, and has the kernel "
+        "wake it only once a few hundred messages may wait, `SO_RCVLOWAT`; after the "
+        "burst it parses the bytes and checks that they hold every message counted, once "
+        "each, in each sender's order, or the run fails); `raw`: engine.io/socket.io text "
+        "frames on an aiohttp websocket; `socketio`: `socketio.AsyncClient`. CPU is "
+        "counted until the receivers have everything (each load-generator process reads "
+        "its own CPU time then), here and in the fan-out tables: the `frame` client's "
+        "parse after the burst, which checks the count, is left out."
     )
     out.append("")
     rows = [

@@ -5,14 +5,25 @@ Timings are not asserted (they would only measure the machine)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import cast
 
+import aiohttp
 import pytest
+
+from benchmarks.frame_client import FrameClient, _FrameProtocol
+from benchmarks.raw_client import RawClient
+from benchmarks.tally import Tally
+from benchmarks.wire import burst_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -151,66 +162,237 @@ def test_smallest_scale_out_run_delivers_everything_in_each_setup(tmp_path: Path
     assert "| 2 servers + Redis, a sender on each |" in page
 
 
-def _server_frame(burst: int, seq: int, extra: str = "") -> bytes:
-    """A server's unmasked websocket text frame carrying one benchmark message."""
-    payload = (
-        f'42/chat,["message",{{"user":"u","name":"n","room":"r",{extra}'
-        f'"text":"bm:{burst}:{seq}:123:xxxx"}}]'
-    ).encode()
-    assert len(payload) < 126
-    return bytes([0x81, len(payload)]) + payload
+# -- the frame client: counting a throughput burst in bulk, checked after ----------------
+
+BULK_ROOM = "bulk"
 
 
-async def _bulk_client(burst: int, expected: int, *, latency: bool = False) -> Any:
-    from benchmarks.frame_client import FrameClient, _FrameProtocol
-    from benchmarks.tally import Tally
+@contextlib.asynccontextmanager
+async def _bulk_room(
+    server: str, log_dir: Path, receivers: int
+) -> AsyncIterator[tuple[Tally, list[FrameClient], RawClient]]:
+    """A real server of kind ``server`` on 127.0.0.1 with ``receivers`` frame
+    clients sharing one tally, and a sender, all in the room."""
+    from benchmarks.servers import SERVER_KINDS, ServerProcess
 
+    process = await ServerProcess.start(SERVER_KINDS[server], cpu=None, log_dir=log_dir)
     tally = Tally()
-    tally.arm(burst, expected, keep_latency=latency)
-    client = FrameClient("http://127.0.0.1:1", "reader", tally)
-    client.protocol = _FrameProtocol(client)
-    client.protocol.upgraded = True  # as after the handshake
-    return client
+    clients = [FrameClient(process.url, f"r{index}", tally) for index in range(receivers)]
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = RawClient(session, process.url, "sender", Tally())
+            try:
+                for client in clients:
+                    await client.connect(timeout=10.0)
+                    await client.join(BULK_ROOM, timeout=10.0)
+                await sender.connect(timeout=10.0)
+                await sender.join(BULK_ROOM, timeout=10.0)
+                yield tally, clients, sender
+            finally:
+                await sender.close()
+    finally:
+        for client in clients:
+            await client.close()
+        await process.stop()
 
 
-async def test_a_burst_counted_in_bulk_is_confirmed_by_parsing() -> None:
-    client = await _bulk_client(4, 3)
-    stream = _server_frame(3, 9) + _server_frame(4, 0) + _server_frame(4, 1) + _server_frame(4, 2)
-    cut = stream.rindex(b'"text":"bm:4:') + 5  # the last marker split between two reads
-    client.protocol.data_received(stream[:cut])
-    assert client.tally.bulk == 2
-    assert not client.tally.complete.is_set()
-    client.protocol.data_received(stream[cut:])
-    assert client.tally.bulk == 3
-    assert client.tally.complete.is_set()
-    client.settle()
-    assert client.tally.confirmed == 3
-    assert client.tally.all_confirmed.is_set()
-    assert client.tally.bulk_problem() is None
+def _arm(tally: Tally, burst: int, receivers: int, messages: int) -> None:
+    """Arm a throughput burst as the load generator does."""
+    text_bytes = len(burst_text(burst, 0, 0, padding=40))
+    tally.arm(burst, receivers * messages, False, messages=messages, text_bytes=text_bytes)
 
 
-async def test_a_message_counted_twice_or_not_found_fails_the_burst() -> None:
-    twice = await _bulk_client(4, 2)
-    twice.protocol.data_received(_server_frame(4, 0) + _server_frame(4, 0))
-    twice.settle()
-    assert "arrived twice" in (twice.tally.bulk_problem() or "")
-
-    # Two markers in one message: counted 2, parsed as 1.
-    unfound = await _bulk_client(4, 2)
-    unfound.protocol.data_received(_server_frame(4, 0, extra='"text":"bm:4:5:1:x",'))
-    unfound.settle()
-    assert unfound.tally.bulk == 2
-    assert "2 messages counted in bulk, 1 found" in (unfound.tally.bulk_problem() or "")
+async def _send_burst(sender: RawClient, burst: int, sequence: list[int]) -> None:
+    for seq in sequence:
+        await sender.send_message(BULK_ROOM, burst_text(burst, seq, time.monotonic_ns(), 40))
 
 
-async def test_latency_bursts_and_compressed_connections_count_each_message() -> None:
-    import zlib
+@pytest.mark.parametrize(
+    ("server", "in_bulk"),
+    [("roomkit", True), ("roomkit-deflate", False)],
+    ids=["uncompressed: counted in bulk", "deflate accepted: parsed frame by frame"],
+)
+async def test_frame_client_counts_a_real_burst_in_bulk_and_its_check_passes(
+    tmp_path: Path, server: str, in_bulk: bool
+) -> None:
+    receivers, messages = 4, 300
+    async with _bulk_room(server, tmp_path, receivers) as (tally, clients, sender):
+        _arm(tally, 1, receivers, messages)
+        await _send_burst(sender, 1, list(range(messages)))
+        await asyncio.wait_for(tally.complete.wait(), 20.0)
+        assert tally.received == receivers * messages
+        if in_bulk:
+            # Counted from the bytes alone: nothing parsed until the check.
+            assert [(client.counted, client.found) for client in clients] == [(messages, 0)] * 4
+        assert await tally.verify(timeout=10.0) is None
+        expected_found = messages if in_bulk else 0
+        assert [client.found for client in clients] == [expected_found] * receivers
 
-    timed = await _bulk_client(4, 1, latency=True)
-    timed.protocol.data_received(_server_frame(4, 0))
-    assert (timed.tally.bulk, timed.tally.received, len(timed.tally.latencies_us)) == (0, 1, 1)
+        # A latency burst on the same connections is parsed frame by frame.
+        tally.arm(2, receivers * 5, keep_latency=True)
+        await _send_burst(sender, 2, list(range(5)))
+        await asyncio.wait_for(tally.complete.wait(), 20.0)
+        assert len(tally.latencies_us) == receivers * 5
+        assert await tally.verify(timeout=10.0) is None
+        assert [client.found for client in clients] == [expected_found] * receivers
 
-    deflating = await _bulk_client(4, 1)
-    deflating.protocol.inflater = zlib.decompressobj(-15)  # the server accepted deflate
-    deflating.protocol.data_received(_server_frame(4, 0))  # an uncompressed frame
-    assert (deflating.tally.bulk, deflating.tally.received) == (0, 1)
+
+async def test_bulk_check_fails_on_a_missing_or_corrupted_message(tmp_path: Path) -> None:
+    receivers = 3
+    async with _bulk_room("roomkit", tmp_path, receivers) as (tally, clients, sender):
+        # The sender skips message 5: every receiver counts 9 of 9 sent, with a gap.
+        _arm(tally, 1, receivers, 9)
+        await _send_burst(sender, 1, [seq for seq in range(10) if seq != 5])
+        await asyncio.wait_for(tally.complete.wait(), 20.0)
+        problem = await tally.verify(timeout=10.0) or ""
+        assert "r0: message 6 arrived where 5 was due" in problem
+
+        # Bytes of one receiver changed after they were counted, before the check:
+        # message 4 turned into one of another burst, so one counted message is not found.
+        _arm(tally, 2, receivers, 10)
+        await _send_burst(sender, 2, list(range(10)))
+        await asyncio.wait_for(tally.complete.wait(), 20.0)
+        protocol = clients[1].protocol
+        assert protocol is not None
+        assert protocol.buffer.count(b'"text":"bm:2:4:') == 1
+        protocol.buffer = protocol.buffer.replace(b'"text":"bm:2:4:', b'"text":"bm:7:4:')
+        problem = await tally.verify(timeout=10.0) or ""
+        assert "r1: 10 messages counted, 9 found by parsing" in problem
+        assert not any(other in problem for other in ("r0:", "r2:"))
+
+
+class _Socket:
+    """Keeps the receive low-water mark the protocol sets."""
+
+    def __init__(self) -> None:
+        self.watermark = self.highest = 1
+
+    def setsockopt(self, level: int, option: int, value: int, /) -> None:
+        assert (level, option) == (socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+        self.watermark, self.highest = value, max(self.highest, value)
+
+
+class _Transport:
+    """What the protocol writes to, kept (for feeding it bytes without a server)."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.socket = _Socket()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.socket if name == "socket" else default
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+def _server_frame(payload: bytes, opcode: int = 1) -> bytes:
+    """An unmasked server frame (payloads under 65,536 bytes)."""
+    length = len(payload)
+    head = bytes([0x80 | opcode, length]) if length < 126 else bytes([0x80 | opcode, 126])
+    return head + (length.to_bytes(2, "big") if length >= 126 else b"") + payload
+
+
+def _message(burst: int, seq: int) -> bytes:
+    text = burst_text(burst, seq, 123, padding=40)
+    body = {"user": "u", "name": "n", "room": BULK_ROOM, "text": text}
+    return _server_frame(f'42/chat,["message",{json.dumps(body, separators=(",", ":"))}]'.encode())
+
+
+def _fed_client(tally: Tally) -> tuple[FrameClient, _FrameProtocol, _Transport]:
+    """A frame client past its websocket upgrade, on a transport that only keeps
+    what it writes: its protocol is fed bytes by hand."""
+    client = FrameClient("http://127.0.0.1:1", "fed", tally)
+    transport = _Transport()
+    protocol = client.protocol = _FrameProtocol(client)
+    protocol.connection_made(cast(asyncio.Transport, transport))
+    protocol.data_received(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+    return client, protocol, transport
+
+
+@pytest.mark.parametrize("read_size", [1, 2, 5, 13, 14, 15, 100, 4096])
+async def test_bulk_count_holds_however_the_bytes_are_split(read_size: int) -> None:
+    tally = Tally()
+    client, protocol, transport = _fed_client(tally)
+    messages = 20
+    frames = [_message(3, seq) for seq in range(messages)]
+    frames.insert(5, _server_frame(b"2"))  # an engine.io ping, amid the burst
+    stream = b"".join(frames)
+    _arm(tally, 3, 1, messages)
+    # The last message's final bytes arrive only after the check started.
+    held_back = 3
+    end = len(stream) - held_back
+    for start in range(0, end, read_size):
+        protocol.data_received(stream[start : min(start + read_size, end)])
+        # The kernel is never told to wait for more than is still to come.
+        assert transport.socket.watermark <= max(1, len(stream) - start - read_size)
+    assert transport.socket.watermark == 1
+    if read_size < end:
+        assert transport.socket.highest > 1  # reads were spared
+    assert tally.complete.is_set()
+    assert (client.counted, client.found, transport.written) == (messages, 0, [])
+
+    # What the load generator does every few seconds of a long burst: the ping
+    # is answered, and every whole message checked.
+    tally.parse_kept()
+    assert client.found == messages - 1
+    assert len(transport.written) == 1
+    assert transport.written[0].startswith(b"\x81\x81")  # the pong: text, masked, 1 byte
+
+    asyncio.get_running_loop().call_soon(protocol.data_received, stream[end:])
+    assert await tally.verify(timeout=5.0) is None
+    assert client.found == messages
+
+
+async def test_bulk_check_fails_on_a_marker_outside_any_message() -> None:
+    tally = Tally()
+    _, protocol, _ = _fed_client(tally)
+    _arm(tally, 4, 1, 2)
+    # A websocket ping frame whose payload holds the marker: counted, not a message.
+    protocol.data_received(_message(4, 0) + _server_frame(b'"text":"bm:4:', opcode=9))
+    assert tally.complete.is_set()  # the count alone is fooled
+    problem = await tally.verify(timeout=5.0) or ""
+    assert "fed: 2 messages counted, 1 found by parsing" in problem
+
+
+@pytest.mark.parametrize(
+    ("senders", "order", "problem"),
+    [
+        # Two senders taking turns (even and odd numbers), on two servers: each
+        # one's messages in order, the two interleaved as the servers delivered them.
+        (2, (1, 0, 2, 3, 5, 4), None),
+        (1, (1, 0, 2, 3, 5, 4), "fed: message 1 arrived where 0 was due"),
+        (1, (0, 1, 1), "fed: message 1 arrived where 2 was due"),
+    ],
+    ids=["two senders interleaved", "one sender out of order", "a message twice"],
+)
+async def test_bulk_check_wants_each_message_once_in_its_senders_order(
+    senders: int, order: tuple[int, ...], problem: str | None
+) -> None:
+    tally = Tally()
+    _, protocol, _ = _fed_client(tally)
+    tally.arm(5, len(order), False, messages=len(order), senders=senders)
+    protocol.data_received(b"".join(_message(5, seq) for seq in order))
+    assert tally.complete.is_set()
+    found = await tally.verify(timeout=5.0)
+    assert (found is None) if problem is None else (problem in (found or ""))
+
+
+@pytest.mark.parametrize("timed_out", [False, True])
+async def test_a_counted_message_that_never_arrives_whole(timed_out: bool) -> None:
+    tally = Tally()
+    _, protocol, _ = _fed_client(tally)
+    _arm(tally, 6, 1, 3)
+    stream = b"".join(_message(6, seq) for seq in range(3))
+    protocol.data_received(stream[:-3])  # the rest never comes
+    assert tally.received == 3
+    problem = await tally.verify(timeout=0.05, timed_out=timed_out)
+    if timed_out:  # a burst already reported incomplete: it is not counted
+        assert problem is None
+        assert (tally.received, tally.counted_in_bulk) == (2, 2)
+    else:  # a complete burst's count would be wrong
+        assert problem is not None
+        assert "1 counted message(s) never arrived whole" in problem
