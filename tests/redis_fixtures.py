@@ -12,13 +12,23 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import socketio
 from redis.asyncio import Redis
 
 from roomkit.processes import RedisProcess
+from roomkit.redis_manager import RedisManager, start_listeners
 
-__all__ = ["REDIS_URL_ENV", "redis_process", "redis_url", "redis_url_for_test"]
+__all__ = [
+    "REDIS_URL_ENV",
+    "listening_manager",
+    "manager",
+    "redis_process",
+    "redis_url",
+    "redis_url_for_test",
+]
 
 REDIS_URL_ENV = "ROOMKIT_REDIS_URL"
 
@@ -60,3 +70,25 @@ async def redis_process() -> AsyncIterator[RedisProcess]:
         pytest.skip("needs a redis-server binary to stop and restart it")
     async with RedisProcess() as process:
         yield process
+
+
+@contextlib.asynccontextmanager
+async def listening_manager(url: str, **options: Any) -> AsyncIterator[RedisManager]:
+    """A :class:`RedisManager` on a server of its own, subscribed, stopped at the end.
+
+    :param options: :class:`RedisManager`'s keyword arguments.
+    """
+    manager = RedisManager(url, **options)
+    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
+    await start_listeners([sio], timeout=5)
+    try:
+        yield manager
+    finally:
+        await manager.stop()
+
+
+@pytest.fixture
+async def manager(redis_url: str) -> AsyncIterator[RedisManager]:
+    """A subscribed :class:`RedisManager` with its defaults, on this test's Redis."""
+    async with listening_manager(redis_url) as started:
+        yield started

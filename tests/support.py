@@ -3,6 +3,8 @@ tests/exercises has a conftest of its own, and the two would shadow each other).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from roomkit.stores.base import RoomStore
@@ -23,3 +25,29 @@ async def rooms_of(store: RoomStore, sid: str | None) -> list[str]:
             if any(member.sid == sid for member in await store.members(summary.room.name))
         ]
     )
+
+
+class LogWaiter(logging.Handler):
+    """``with LogWaiter(text) as waiter``: ``waiter.seen`` is set once roomkit
+    logs a line containing ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+    def __enter__(self) -> LogWaiter:
+        logger = logging.getLogger("roomkit")
+        self.level = logger.level
+        logger.setLevel(logging.INFO)  # the lowest level waited for (disconnect lines)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logger = logging.getLogger("roomkit")
+        logger.removeHandler(self)
+        logger.setLevel(self.level)

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from raw_clients import RawSession, connect_packet, event_packet
 from serve_support import Served, serving
+from support import LogWaiter
 
 from roomkit import Limits, Settings, create_app
 from roomkit.app import CHAT_KEY, SERVER_KEY, STORE_KEY
@@ -155,32 +156,6 @@ async def test_polling_client_that_stops_polling_is_cut_off(
             await asyncio.wait_for(cut_off.seen.wait(), 3)
     assert sid not in chat.connections
     assert len(slow_lines(caplog)) == 1
-
-
-class LogWaiter(logging.Handler):
-    """``with LogWaiter(text) as waiter``: ``waiter.seen`` is set once roomkit
-    logs a line containing ``text``."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
-
-    def __enter__(self) -> LogWaiter:
-        logger = logging.getLogger("roomkit")
-        self.level = logger.level
-        logger.setLevel(logging.INFO)  # the disconnect lines are INFO
-        logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        logger = logging.getLogger("roomkit")
-        logger.removeHandler(self)
-        logger.setLevel(self.level)
 
 
 async def test_list_rooms_asked_by_a_client_that_does_not_read_is_bounded(

@@ -8,16 +8,14 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
 
-import pytest
-import socketio
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis_fixtures import listening_manager
 
 from roomkit.processes import RedisProcess
 from roomkit.redis_client import deadline
-from roomkit.redis_manager import RedisManager, start_listeners
+from roomkit.redis_manager import RedisManager
 from roomkit.relay import relay_failed, reset_relay
 
 BURST = 200
@@ -28,17 +26,6 @@ async def _reads(redis: Redis) -> int:
     # Redis counts the read events on its sockets: one per round trip a client makes.
     stats = await redis.info("stats")
     return int(stats["total_reads_processed"])
-
-
-@pytest.fixture
-async def manager(redis_url: str) -> AsyncIterator[RedisManager]:
-    manager = RedisManager(redis_url)
-    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
-    await start_listeners([sio], timeout=5)
-    try:
-        yield manager
-    finally:
-        await manager.stop()
 
 
 async def _next_data(pubsub: PubSub) -> object:
@@ -73,18 +60,15 @@ async def test_a_burst_of_emits_is_published_in_order_in_few_round_trips(
 async def test_a_stalled_redis_gets_a_bounded_queue_and_honest_answers(
     redis_process: RedisProcess,
 ) -> None:
-    manager = RedisManager(redis_process.url, relay_timeout=0.5, max_queued=QUEUE)
-    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
-    await start_listeners([sio], timeout=5)
     pid = redis_process.pid
     assert pid is not None
+    async with listening_manager(redis_process.url, relay_timeout=0.5, max_queued=QUEUE) as manager:
 
-    async def relayed(i: int) -> bool:
-        reset_relay()
-        await manager.emit("n", i, namespace="/", room="r")
-        return not relay_failed()
+        async def relayed(i: int) -> bool:
+            reset_relay()
+            await manager.emit("n", i, namespace="/", room="r")
+            return not relay_failed()
 
-    try:
         assert await relayed(-1)  # opens the publishing connection
         os.kill(pid, signal.SIGSTOP)
         try:
@@ -101,5 +85,3 @@ async def test_a_stalled_redis_gets_a_bounded_queue_and_honest_answers(
             os.kill(pid, signal.SIGCONT)
         assert manager.publish_failures.failures >= QUEUE
         assert await relayed(10**6)  # Redis is back: publishing works again
-    finally:
-        await manager.stop()

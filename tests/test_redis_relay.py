@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from redis_fixtures import listening_manager
+from support import LogWaiter
 
 import roomkit.redis_manager
 from roomkit.processes import RedisProcess
 from roomkit.redis_client import deadline
-from roomkit.redis_manager import RedisManager, start_listeners
+from roomkit.redis_manager import RedisManager
 from roomkit.redis_messages import own_emit_test, relay_message
 from roomkit.redis_wire import WireConnection, encode_command
 from roomkit.relay import relay_failed, reset_relay
@@ -110,17 +110,6 @@ def test_bytes_take_python_socketios_path(encoder: RedisManager) -> None:
     assert encoder.encode_event("blob", {"bytes": b"\x00\x01"}, "/") is None
 
 
-@pytest.fixture
-async def manager(redis_url: str) -> AsyncIterator[RedisManager]:
-    manager = RedisManager(redis_url)
-    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
-    await start_listeners([sio], timeout=5)
-    try:
-        yield manager
-    finally:
-        await manager.stop()
-
-
 async def test_own_emits_come_back_and_are_dropped_undecoded(
     redis_url: str, manager: RedisManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,72 +148,49 @@ async def test_own_emits_come_back_and_are_dropped_undecoded(
 async def test_an_emit_nobody_waits_on_does_not_wait_for_redis(
     redis_process: RedisProcess,
 ) -> None:
-    manager = RedisManager(redis_process.url, relay_timeout=30)
-    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
-    await start_listeners([sio], timeout=5)
-    observer = Redis.from_url(redis_process.url)
-    pubsub = observer.pubsub()
     pid = redis_process.pid
     assert pid is not None
+    observer = Redis.from_url(redis_process.url)
+    pubsub = observer.pubsub()
     try:
-        await pubsub.subscribe(manager.channel)
-        await manager.emit("n", -1, namespace="/", room="r")  # opens the connection
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            reset_relay(awaited=False)  # a handler whose sender asked for no ack
-            async with deadline(5):  # not relay_timeout (30 s): no wait for Redis
-                await manager.emit("n", 1, namespace="/", room="r")
-            assert not relay_failed()
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        received = []
-        async with deadline(5):
-            while len(received) < 2:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                if message is not None:
-                    received.append(json.loads(message["data"])["data"])
-        assert received == [[-1], [1]]  # still published, once Redis answered
+        async with listening_manager(redis_process.url, relay_timeout=30) as manager:
+            await pubsub.subscribe(manager.channel)
+            await manager.emit("n", -1, namespace="/", room="r")  # opens the connection
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                reset_relay(awaited=False)  # a handler whose sender asked for no ack
+                async with deadline(5):  # not relay_timeout (30 s): no wait for Redis
+                    await manager.emit("n", 1, namespace="/", room="r")
+                assert not relay_failed()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            received = []
+            async with deadline(5):
+                while len(received) < 2:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                    if message is not None:
+                        received.append(json.loads(message["data"])["data"])
+            assert received == [[-1], [1]]  # still published, once Redis answered
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
         await observer.aclose()
-        await manager.stop()
-
-
-class _LogEvent(logging.Handler):
-    """Sets an event when the ``roomkit`` logger writes a line containing ``text``."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
 
 
 async def test_a_silent_redis_is_pinged_then_left(redis_process: RedisProcess) -> None:
     # Before: a listener waited forever on a connection Redis no longer served
     # (a paused or vanished Redis that never closed it).
-    manager = RedisManager(redis_process.url, idle_ping=0.2)
-    sio = socketio.AsyncServer(client_manager=manager, async_mode="aiohttp")
-    await start_listeners([sio], timeout=5)
-    lost = _LogEvent("no answer to a PING")
-    logging.getLogger("roomkit").addHandler(lost)
     pid = redis_process.pid
     assert pid is not None
-    try:
+    async with listening_manager(redis_process.url, idle_ping=0.2) as manager:
         subscribed = await manager.wait_subscribed()
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            async with deadline(5):
-                await lost.seen.wait()
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        with LogWaiter("no answer to a PING") as lost:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                async with deadline(5):
+                    await lost.seen.wait()
+            finally:
+                os.kill(pid, signal.SIGCONT)
         assert await manager.wait_subscribed(after=subscribed, timeout=10) > subscribed
-    finally:
-        logging.getLogger("roomkit").removeHandler(lost)
-        await manager.stop()
 
 
 async def test_replies_are_read_many_at_a_time(redis_url: str) -> None:
