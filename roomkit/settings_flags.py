@@ -2,9 +2,11 @@
 
 ``roomkit serve`` offers one flag per field of :class:`~roomkit.settings.Limits`
 and :class:`~roomkit.settings.LoadLimits` (``max_text_length`` is
-``--max-text-length``), each defaulting to the environment variable
-``ROOMKIT_<FIELD>`` when it is set, else to the field's default, with the
-field's documented meaning as its help. The dataclass itself checks the values.
+``--max-text-length``), each falling back on the environment variable
+``ROOMKIT_<FIELD>`` when it is not given, else on the field's default, with the
+field's documented meaning as its help. The variables are read when the values
+are, so a malformed one stops ``roomkit serve`` only, not every command. The
+dataclass itself checks the values.
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ def _numeric_fields(cls: type) -> list[tuple[str, type]]:
     ]
 
 
-def _env_default(name: str, kind: type, default: Any) -> Any:
+def _env_value(name: str, kind: type) -> Any:
+    """``ROOMKIT_<NAME>`` as a ``kind``; None when unset or empty.
+
+    :raises SystemExit: when it is not a number.
+    """
     env = _field_env(name)
     value = os.environ.get(env, "")
     if not value:
-        return default
+        return None
     try:
         return kind(value)
     except ValueError:
@@ -74,17 +80,14 @@ def add_field_flags(
     :param title: the group's title in ``--help``.
     :param dest_prefix: prefix of each flag's attribute on the parsed arguments,
         so that fields of different classes cannot collide.
-    :raises SystemExit: when a ``ROOMKIT_<FIELD>`` variable is not a number.
     """
-    defaults = cls()
     group = parser.add_argument_group(title)
     for name, kind in _numeric_fields(cls):
-        default = _env_default(name, kind, getattr(defaults, name))
         group.add_argument(
             "--" + name.replace("_", "-"),
             dest=dest_prefix + name,
             type=kind,
-            default=default,
+            default=None,  # not given: the variable, else the field's default
             metavar=kind.__name__.upper(),
             # argparse expands "%" in help texts.
             help=f"{_field_help(cls, name)} (or ${_field_env(name)})".replace("%", "%%"),
@@ -92,10 +95,20 @@ def add_field_flags(
 
 
 def fields_from_args(args: argparse.Namespace, cls: type, *, dest_prefix: str) -> dict[str, Any]:
-    """The values of the flags :func:`add_field_flags` added, by field name.
+    """The fields given by a flag :func:`add_field_flags` added or, failing that,
+    by a ``ROOMKIT_<FIELD>`` variable, by field name (the others keep the
+    dataclass's defaults).
 
     :param args: the parsed arguments.
     :param cls: the same dataclass.
     :param dest_prefix: the same prefix.
+    :raises SystemExit: when a ``ROOMKIT_<FIELD>`` variable is not a number.
     """
-    return {name: getattr(args, dest_prefix + name) for name, _ in _numeric_fields(cls)}
+    values = {}
+    for name, kind in _numeric_fields(cls):
+        value = getattr(args, dest_prefix + name)
+        if value is None:
+            value = _env_value(name, kind)
+        if value is not None:
+            values[name] = value
+    return values

@@ -302,7 +302,7 @@ def test_serve_has_a_flag_and_an_environment_variable_for_every_limit(
     monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
     monkeypatch.setenv("ROOMKIT_MAX_TEXT_LENGTH", "500")
     monkeypatch.setenv("ROOMKIT_RATE_PER_SECOND", "2.5")
-    parser = build_parser()  # defaults are read when the flags are declared
+    parser = build_parser()
     limits = serve_settings(parser.parse_args(["serve", "--rate-per-second", "4"]), ADMIN_TOKEN)
     # The environment sets a default; the flag wins over it.
     assert (limits.limits.max_text_length, limits.limits.rate_per_second) == (500, 4.0)
@@ -331,6 +331,20 @@ def test_serve_refuses_a_limit_that_makes_no_sense(
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=re.escape(message)):
         serve_settings(build_parser().parse_args(["serve", *flags]), ADMIN_TOKEN)
+
+
+def test_a_malformed_limit_variable_stops_serve_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: read while the parser was built, it stopped every roomkit command
+    # (`roomkit grade`, `roomkit --help`) with a message about serve's limits.
+    monkeypatch.delenv(USER_TOKEN_SECRET_ENV, raising=False)
+    monkeypatch.setenv("ROOMKIT_MAX_TEXT_LENGTH", "abc")
+    parser = build_parser()
+    assert parser.parse_args(["grade", "solutions"]).command == "grade"
+    with pytest.raises(SystemExit, match="ROOMKIT_MAX_TEXT_LENGTH must be an integer"):
+        serve_settings(parser.parse_args(["serve"]), ADMIN_TOKEN)
+    # A flag given on the command line wins without reading the variable.
+    flagged = serve_settings(parser.parse_args(["serve", "--max-text-length", "9"]), ADMIN_TOKEN)
+    assert flagged.limits.max_text_length == 9
 
 
 async def test_a_limit_set_on_the_command_line_holds_in_the_running_server() -> None:
