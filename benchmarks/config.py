@@ -61,7 +61,7 @@ class Config:
     scaleout_deliveries: int = 600_000
     client_receivers: int = 100
     client_deliveries: int = 30_000
-    profile_seconds: float = 3.0
+    profile_seconds: float = 10.0
     class_size: int = 200
     sealing_size: int = 10
     timeout: float = 60.0
