@@ -131,7 +131,11 @@ def client_section(cost: dict[str, Any], chosen: str) -> list[str]:
         "frames on an aiohttp websocket; `socketio`: `socketio.AsyncClient`. CPU is "
         "counted until the receivers have everything (each load-generator process reads "
         "its own CPU time then), here and in the fan-out tables: the `frame` client's "
-        "parse after the burst, which checks the count, is left out."
+        "parse after the burst, which checks the count, is left out. The wake-up "
+        "threshold matters for the servers too: on one machine, a reader woken by every "
+        "write makes a server that writes each message to each socket (Node) pay for "
+        "waking it on the other core, which a server with remote clients does not; "
+        "`raw` and the latency runs read eagerly."
     )
     out.append("")
     rows = [
