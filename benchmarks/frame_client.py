@@ -248,8 +248,7 @@ class FrameClient:
         bulk, protocol = self.bulk, self.protocol
         assert bulk is not None
         assert protocol is not None
-        protocol.wake_at(1)
-        protocol.parse()
+        self.parse_kept()
         # A message counted from its first bytes, the rest still on the way.
         partial = protocol.buffer.count(bulk.marker)
         if self.found + partial != self.counted:

@@ -108,9 +108,8 @@ class Tally:
     last_ns: int = 0
     latencies_us: list[int] = field(default_factory=list)
     complete: asyncio.Event = field(default_factory=asyncio.Event)
-    #: The throughput burst armed last, to check once it is over.
-    bulk: BulkCount | None = None
-    #: The same while clients may still count it in bulk; None once checked.
+    #: The throughput burst armed, while clients may count it in bulk; None once
+    #: checked (and for latency bursts).
     counting: BulkCount | None = None
     #: Messages of the burst counted in bulk (the rest were parsed as they came).
     counted_in_bulk: int = 0
@@ -137,11 +136,10 @@ class Tally:
         self.received, self.last_ns, self.counted_in_bulk = 0, 0, 0
         self.latencies_us = []
         self.complete = asyncio.Event()
-        self.bulk = None
+        self.counting = None
         if not keep_latency:
             marker = f':"bm:{burst}:'.encode()
-            self.bulk = BulkCount(burst, marker, messages, text_bytes, senders)
-        self.counting = self.bulk
+            self.counting = BulkCount(burst, marker, messages, text_bytes, senders)
         if expected == 0:
             self.complete.set()
 
@@ -184,7 +182,7 @@ class Tally:
             that never arrived whole is then not counted, rather than a failure.
         :returns: what went wrong, for the failure report; None when nothing did.
         """
-        bulk, self.bulk, self.counting = self.bulk, None, None
+        bulk, self.counting = self.counting, None
         if bulk is None:
             return None
         for counter in bulk.counters:

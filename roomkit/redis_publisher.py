@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
 
 from redis.exceptions import RedisError
 
@@ -172,7 +171,8 @@ class Publisher:
         """Stop sending, answer False to everyone waiting, close the connection."""
         if self._sender is not None:
             await cancel_and_wait(self._sender)
-        _settle_all(self._waiting, False)
+        for batch in self._waiting:
+            batch.settle(False)
         self._waiting.clear()
         self._queued = 0
         await self._disconnect()
@@ -189,8 +189,3 @@ async def _read_replies(connection: WireConnection, count: int) -> None:
                 error = reply
     if error is not None:
         raise error
-
-
-def _settle_all(batches: Iterable[_Batch], published: bool) -> None:
-    for batch in batches:
-        batch.settle(published)
