@@ -183,8 +183,12 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(SERVER_KINDS),
         help=f"comma-separated subset of {','.join(SERVER_KINDS)} (all available)",
     )
-    parser.add_argument("--sizes", help="room sizes for fan-out and latency (100,500)")
-    parser.add_argument("--runs", type=int, help="runs per figure; the median is reported (5)")
+    parser.add_argument("--sizes", help="room sizes for fan-out and latency (100,200,500)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="runs per figure; the median is reported (3; scale-out: twice as many, plus one)",
+    )
     parser.add_argument("--client", choices=("frame", "raw", "socketio"), help="client kind")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results JSON")
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="page to rewrite")

@@ -63,7 +63,8 @@ def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
     out.append(
         f"`roomkit serve --redis-url` on one server, then on two (receivers split "
         f"between them), N={scaleout['receivers']}, {scaleout['messages']} messages a "
-        "burst: first with the sender on the first server, then with a sender on each, "
+        f"burst, {scaleout.get('runs', 'the usual number of')} runs per figure (median): "
+        "first with the sender on the first server, then with a sender on each, "
         "sending in turn (as users spread over servers by a load balancer would). Server 1 "
         "is pinned to core 0 and server 2 to core 1; the load generator and Redis float, "
         "so with two servers they compete with server 2 for its core."

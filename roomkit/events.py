@@ -98,7 +98,7 @@ class EventNamespace(MiddlewareNamespace):
                 )
                 raise ProtocolError(f"{event!r} takes {wanted}, got {len(payload)}")
             if spec.schema is not None:
-                payload = tuple(spec.schema(value) for value in payload)
+                payload = tuple(map(spec.schema, payload))
             return await spec.handler(sid, *payload)
         except ProtocolError as problem:
             return await self._refuse(sid, event, str(problem))

@@ -15,6 +15,7 @@ websocket frame once and hands the same bytes to each of them.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from roomkit.compact_json import compact_dumps
 from roomkit.outbox import Outbox
 from roomkit.transport import TransportOptions, install
 from roomkit.wsframe import frame
@@ -113,10 +115,15 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             arguments = [data]
         else:
             arguments = []
-        # binary=False skips python-socketio's walk of the payload looking for
-        # bytes: JSON cannot encode bytes, so a payload with any fails here.
+        packet_class = self.server.packet_class
+        # JSON cannot encode bytes, so a payload with any fails here, without
+        # python-socketio's walk of the payload looking for them.
         try:
-            encoded = self.server.packet_class(
+            if packet_class is packet.Packet and packet_class.json.dumps is json.dumps:
+                # Packet(...).encode()'s text, without building the packet.
+                prefix = "2" if namespace == "/" else f"2{namespace},"
+                return prefix + compact_dumps([event, *arguments])
+            encoded = packet_class(
                 packet.EVENT, namespace=namespace, data=[event, *arguments], binary=False
             ).encode()
         except TypeError:
