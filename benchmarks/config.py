@@ -40,6 +40,9 @@ class Config:
     :param scaleout_deliveries: deliveries per 1-vs-2-server burst: long enough
         (about a second; the busier of two servers then uses some 30 of the
         CPU counters' 10 ms ticks).
+    :param scaleout_core_share: the part of a core each server gets in the
+        scale-out runs measured with CPU quotas (two servers at 0.3 leave 1.4
+        of this machine's cores to the load generator and Redis).
     :param client_receivers: receivers per client kind in the client-cost runs.
     :param client_deliveries: deliveries per client-cost burst.
     :param profile_seconds: how long py-spy samples the server under load.
@@ -62,6 +65,7 @@ class Config:
     memory_clients: int = 1000
     scaleout_receivers: int = 500
     scaleout_deliveries: int = 600_000
+    scaleout_core_share: float = 0.3
     client_receivers: int = 100
     client_deliveries: int = 30_000
     profile_seconds: float = 10.0

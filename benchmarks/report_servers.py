@@ -110,7 +110,61 @@ def scaleout_section(scaleout: dict[str, Any]) -> list[str]:
             out[-1] += f", and {number(spread_projected, 2)}x with a sender on each"
         out[-1] += ": projections from CPU time, not measurements."
     out.append("")
+    capped = scaleout.get("capped")
+    if isinstance(capped, dict):
+        out += _capped_lines(capped)
     return out
+
+
+def _capped_lines(capped: dict[str, Any]) -> list[str]:
+    """The scale-out measured with a CPU quota per server."""
+    reason = unavailable(capped)
+    if reason:
+        return [f"Not measured with CPU quotas: {reason}.", ""]
+    share = capped["core_share"]
+    out = [
+        f"**Measured with a core's worth each.** The same three setups again "
+        f"({capped.get('messages')} messages a burst), each server "
+        f"held to {share:g} of a core by a CPU quota (a cgroup, `benchmarks/cpu_quota.py`) "
+        "and not pinned, so that two servers, the load generator and Redis fit in two "
+        "cores; a quota's server is a slower core of its own. Target: two servers at "
+        "least 1.8x one.",
+        "",
+    ]
+    setups = [
+        ("1 server + Redis", capped["one_server"], None),
+        ("2 servers + Redis, the sender on server 1", capped["two_servers"], capped["ratio"]),
+        (
+            "2 servers + Redis, a sender on each",
+            capped["two_servers_spread"],
+            capped["spread_ratio"],
+        ),
+    ]
+    rows = []
+    for setup, figures, ratio in setups:
+        versus = "" if ratio is None else number(ratio, 2, "x")
+        if ratio is not None:
+            versus += " met" if ratio >= 1.8 else " **NOT met**"
+        rows.append(
+            [
+                setup,
+                number(figures.get("rate")),
+                versus,
+                number(figures.get("busiest_server_cpu"), 2),
+                number(figures.get("loadgen_max_process_cpu"), 2),
+            ]
+        )
+    out += table(
+        [
+            "setup",
+            "deliveries/s",
+            "vs 1 server",
+            f"busiest server's CPU (its quota {share:g})",
+            "load generator's busiest process",
+        ],
+        rows,
+    )
+    return [*out, ""]
 
 
 def client_section(cost: dict[str, Any], chosen: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks.config import Config
 from benchmarks.harness import BurstResult, Room, median, percentile
@@ -20,6 +20,7 @@ from benchmarks.servers import ServerKind, ServerProcess
 
 __all__ = [
     "alternate",
+    "busiest_server_share",
     "latency_figures",
     "loadgen_share",
     "projected_ratio",
@@ -31,14 +32,23 @@ __all__ = [
 
 @contextlib.asynccontextmanager
 async def servers_running(
-    kinds: Sequence[ServerKind], config: Config, redis_url: str | None = None
+    kinds: Sequence[ServerKind],
+    config: Config,
+    redis_url: str | None = None,
+    cpu: int | Literal["server"] | None = "server",
 ) -> AsyncIterator[list[ServerProcess]]:
+    """Servers of ``kinds``, started in order and stopped on leaving.
+
+    :param cpu: the core to pin them to; default ``Config.server_cpu``; None
+        leaves them to the OS.
+    """
+    core = config.server_cpu if cpu == "server" else cpu
     started: list[ServerProcess] = []
     try:
         for kind in kinds:
             started.append(
                 await ServerProcess.start(
-                    kind, cpu=config.server_cpu, log_dir=config.log_dir, redis_url=redis_url
+                    kind, cpu=core, log_dir=config.log_dir, redis_url=redis_url
                 )
             )
         yield started
@@ -108,12 +118,16 @@ def _server_us_per_delivery(result: BurstResult) -> float:
     return _us_per_delivery(result, _server_share(result))
 
 
-def _busiest_server_us_per_delivery(result: BurstResult) -> float:
-    # With a core per server, the busiest one decides how fast the group delivers.
-    busiest = max(
+def busiest_server_share(result: BurstResult) -> float:
+    """The CPU share (1.0: a core) of the busiest server over ``result``'s burst."""
+    return max(
         (share for name, share in result.cpu.items() if name.startswith("server:")), default=0.0
     )
-    return _us_per_delivery(result, busiest)
+
+
+def _busiest_server_us_per_delivery(result: BurstResult) -> float:
+    # With a core per server, the busiest one decides how fast the group delivers.
+    return _us_per_delivery(result, busiest_server_share(result))
 
 
 def _worst_process_share(result: BurstResult) -> float:

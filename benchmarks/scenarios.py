@@ -8,13 +8,16 @@ alternate between the servers compared.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from typing import Any
 
 from benchmarks.config import Config
+from benchmarks.cpu_quota import CpuQuota, quota_unavailable
 from benchmarks.harness import median
 from benchmarks.runs import (
     alternate,
+    busiest_server_share,
     latency_figures,
     loadgen_share,
     projected_ratio,
@@ -180,7 +183,9 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
     sender on each, sending in turn. They run at once on the same Redis, in
     different rooms, and alternate. Server 1 is pinned to the server core and
     server 2 to the other; the load generator and Redis are left to the OS (with
-    two cores there is no core to spare for them).
+    two cores there is no core to spare for them), so the ratio of two CPU
+    readings projects what a core each would give. Then the same setups are
+    measured with a CPU quota per server instead (:func:`_scaleout_capped`).
     """
     if shutil.which("redis-server") is None:
         return {"available": False, "reason": "redis-server is not installed"}
@@ -216,6 +221,7 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
         finally:
             await first.stop()
     one, two, spread = (throughput_figures(runs) for runs in results)
+    capped = await _scaleout_capped(config, client_kind, receivers, messages, scaleout_runs)
     return {
         "available": True,
         "receivers": receivers,
@@ -228,4 +234,63 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
         "projected_ratio": projected_ratio(one, two),
         "spread_ratio": spread["rate"] / one["rate"] if one["rate"] else float("nan"),
         "spread_projected_ratio": projected_ratio(one, spread),
+        "capped": capped,
+    }
+
+
+async def _scaleout_capped(
+    config: Config, client_kind: str, receivers: int, messages: int, runs: int
+) -> dict[str, Any]:
+    """The same three setups, measured with a core's worth for each server.
+
+    Each server is held to ``Config.scaleout_core_share`` of a core by a CPU
+    quota (:mod:`benchmarks.cpu_quota`) and left unpinned, so that two of them,
+    the load generator and Redis fit this machine's cores: the rates compare
+    like servers on cores of their own.
+    """
+    reason = quota_unavailable()
+    if reason is not None:
+        return {"available": False, "reason": reason}
+    share = config.scaleout_core_share
+    # Three times the messages: a burst's start and end, where the relay's
+    # pipeline fills and drains and one server waits for the other, then take
+    # a small part of it (with 1,200 messages two servers measured 1.66x one;
+    # with 3,600, 1.84x).
+    messages *= 3
+    # Each server is as slow as its quota: a burst takes 1/share times longer.
+    timeout = config.burst_timeout(round(messages * receivers / share))
+    kind = SERVER_KINDS["roomkit"]
+    tag = f"roomkit-bench-{os.getpid()}"
+    with CpuQuota(f"{tag}-1", share) as quota_1, CpuQuota(f"{tag}-2", share) as quota_2:
+        async with (
+            RedisProcess() as redis,
+            servers_running([kind, kind], config, redis_url=redis.url, cpu=None) as servers,
+        ):
+            for server, quota in zip(servers, (quota_1, quota_2), strict=True):
+                assert server.pid is not None
+                quota.add(server.pid)
+            first, second = servers
+            async with rooms_open(
+                [[first], [first, second], [first, second]],
+                receivers,
+                config,
+                client_kinds=[client_kind] * 3,
+                loadgen_cpu=None,
+                sender_on_each=[False, False, True],
+            ) as rooms:
+                for room in rooms:
+                    await room.burst(max(5, messages // 5), timeout=timeout)
+                results = await alternate(rooms, runs, messages, timeout=timeout)
+    one, two, spread = (throughput_figures(setup) for setup in results)
+    for figures, setup in zip((one, two, spread), results, strict=True):
+        figures["busiest_server_cpu"] = median([busiest_server_share(r) for r in setup])
+    return {
+        "available": True,
+        "core_share": share,
+        "messages": messages,
+        "one_server": one,
+        "two_servers": two,
+        "two_servers_spread": spread,
+        "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
+        "spread_ratio": spread["rate"] / one["rate"] if one["rate"] else float("nan"),
     }

@@ -30,9 +30,11 @@ And on the publishing side (:class:`~roomkit.redis_publisher.Publisher`):
 * an emit addressed to one connection of this server (an ``error`` event, an
   ack-less answer) is delivered here and not published: the other servers
   have nothing to do with it;
-* publishes go out in the order they were made, through one sender: every
-  publish waiting when it is ready goes out in one batch (one round trip for
-  a burst of emits, where python-socketio pays one per emit);
+* publishes go out in the order they were made, on one connection, as
+  batches of ``PUBLISH`` commands written without waiting for the previous
+  batch's replies (a few writes for a burst of emits, where python-socketio
+  pays a round trip per emit), the first while the burst is still being
+  handled;
 * a handler whose sender asked for an ack learns within ``relay_timeout``
   seconds whether its publish went out, through
   :func:`roomkit.relay.relay_failed`, so the ack can say that the other servers
@@ -103,7 +105,7 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
         it reconnects. Default 5.
     :param relay_timeout: seconds within which a publish is known to have gone
         out or not (connecting included). Default 1.
-    :param max_queued: messages that may wait to be published; past it (Redis
+    :param max_queued: messages Redis may leave unanswered; past it (Redis
         slow or gone for longer than the queue lasts) a publish fails at once, so
         memory stays bounded. Default 10,000.
     :param transport: how this server's connections are written to (see
@@ -179,7 +181,7 @@ class RedisManager(RoomIndexMixin, socketio.AsyncRedisManager, DirectFanoutManag
 
     @property
     def queued(self) -> int:
-        """Messages waiting to be published (not those in the round trip under way)."""
+        """Messages Redis has not answered yet (waiting to be written, or written)."""
         return self.publisher.queued
 
     async def _publish(self, data: Any) -> None:

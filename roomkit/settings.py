@@ -135,10 +135,10 @@ class LoadLimits:
     :param relay_timeout: seconds a ``message`` waits for Redis to take it for
         the other servers; past it (or when Redis fails) the ack says
         ``"relayed": false``. Default 1.
-    :param relay_queue: messages for the other servers that may wait to be
-        published while Redis is slow; past it a ``message`` is not queued and
-        its ack says ``"relayed": false`` at once, so memory stays bounded
-        (10,000 messages of the longest text allowed are about 25 MB).
+    :param relay_queue: messages for the other servers that Redis may leave
+        unanswered (waiting to be written, or written) while it is slow; past
+        it a ``message`` is not queued and its ack says ``"relayed": false`` at
+        once, so memory stays bounded (10,000 messages of the longest text allowed are about 25 MB).
         Default 10000.
     :param presence_fanout_per_second: packets per second one room's
         ``user joined`` and ``user left`` events may cost on this server

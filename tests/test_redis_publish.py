@@ -1,6 +1,6 @@
 """Publishing through Redis: a burst of emits from one server goes out in the
-order it was made, in a few round trips instead of one per emit, and a stalled
-Redis gets a bounded queue."""
+order it was made, in a few round trips instead of one per emit, without
+waiting for the burst to be handled, and a stalled Redis gets a bounded queue."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import signal
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis_fixtures import listening_manager
@@ -16,6 +17,7 @@ from redis_fixtures import listening_manager
 from roomkit.processes import RedisProcess
 from roomkit.redis_client import deadline
 from roomkit.redis_manager import RedisManager
+from roomkit.redis_publisher import EAGER_BATCH
 from roomkit.relay import relay_failed, reset_relay
 
 BURST = 200
@@ -85,3 +87,26 @@ async def test_a_stalled_redis_gets_a_bounded_queue_and_honest_answers(
             os.kill(pid, signal.SIGCONT)
         assert manager.publish_failures.failures >= QUEUE
         assert await relayed(10**6)  # Redis is back: publishing works again
+
+
+async def test_a_burst_reaches_redis_while_its_turn_of_the_loop_still_runs(
+    redis_url: str, manager: RedisManager
+) -> None:
+    # A plain (blocking) client: it reads while this test holds the event loop.
+    watcher = SyncRedis.from_url(redis_url)
+    pubsub = watcher.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(manager.channel)
+    try:
+        assert pubsub.get_message(timeout=5) is None  # the subscription's confirmation
+        await manager.emit("n", -1, namespace="/", room="r")  # opens the publishing connection
+        assert pubsub.get_message(timeout=5) is not None
+        # From here on the event loop does not run: as in a burst of events
+        # handled in one turn, which used to wait for the turn's end.
+        for i in range(2 * EAGER_BATCH):
+            assert manager.publisher.publish_nowait(b"m%d" % i)
+        first = pubsub.get_message(timeout=5)
+        assert first is not None, "nothing was published before the loop's turn ended"
+        assert first["data"] == b"m0"
+    finally:
+        pubsub.close()
+        watcher.close()
