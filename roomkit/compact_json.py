@@ -1,10 +1,11 @@
-"""The JSON socket.io puts in its packets, without an encoder built per call.
+"""The JSON socket.io puts in its packets, without an encoder or decoder built per call.
 
-python-socketio encodes each packet with ``json.dumps(data, separators=(",", ":"))``.
+python-socketio encodes each packet with ``json.dumps(data, separators=(",", ":"))``
+and decodes each with python-engineio's ``json.loads(text, parse_int=...)``.
 Any argument besides the object makes ``json.dumps`` build a ``JSONEncoder``
-and then a C encoder for that one call, which costs more than encoding a chat
-message; :func:`compact_dumps` writes the same text with the C encoder's
-settings made once.
+and then a C encoder for that one call, and ``json.loads`` a ``JSONDecoder``,
+each costing more than a chat message's JSON; :func:`compact_dumps` and
+:func:`network_loads` give the same results with their settings made once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from json import encoder as _stdlib_encoder
 from typing import Any
 
-__all__ = ["compact_dumps"]
+__all__ = ["PacketJson", "compact_dumps", "network_loads"]
 
 _SEPARATORS = (",", ":")
 _TEMPLATE = json.JSONEncoder(separators=_SEPARATORS)
@@ -50,3 +51,33 @@ def compact_dumps(value: Any) -> str:
     if isinstance(value, str):  # json.dumps' own shortcut for a lone string
         return _stdlib_encoder.encode_basestring_ascii(value)
     return "".join(encode(value, 0))
+
+
+def _bounded_int(digits: str) -> int:
+    # engine.io's rule for JSON from the network: no integer over 100 digits
+    # (converting a huge one takes quadratic time).
+    if len(digits) > 100:
+        raise ValueError("Integer is too large")
+    return int(digits)
+
+
+_DECODER = json.JSONDecoder(parse_int=_bounded_int)
+
+
+def network_loads(text: str | bytes) -> Any:
+    """python-engineio's ``json.loads`` for JSON from the network: the same
+    value, and ``ValueError`` for malformed text or an integer over 100 digits.
+
+    :param text: the JSON text (bytes are decoded as ``json.loads`` does).
+    """
+    if isinstance(text, str):
+        return _DECODER.decode(text)
+    return json.loads(text, parse_int=_bounded_int)
+
+
+class PacketJson:
+    """The ``json`` module a socket.io packet class uses (``Packet.json``):
+    ``json.dumps`` and :func:`network_loads`."""
+
+    dumps = staticmethod(json.dumps)
+    loads = staticmethod(network_loads)

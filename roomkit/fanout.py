@@ -119,7 +119,10 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
         # JSON cannot encode bytes, so a payload with any fails here, without
         # python-socketio's walk of the payload looking for them.
         try:
-            if packet_class is packet.Packet and packet_class.json.dumps is json.dumps:
+            if (
+                getattr(packet_class, "encode", None) is packet.Packet.encode
+                and packet_class.json.dumps is json.dumps
+            ):
                 # Packet(...).encode()'s text, without building the packet.
                 prefix = "2" if namespace == "/" else f"2{namespace},"
                 return prefix + compact_dumps([event, *arguments])

@@ -16,18 +16,9 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from roomkit.compact_json import network_loads
+
 __all__ = ["decoded", "own_emit_test", "relay_message"]
-
-
-def _bounded_int(digits: str) -> int:
-    # engine.io's rule for JSON from the network: no integer over 100 digits
-    # (converting a huge one takes quadratic time).
-    if len(digits) > 100:
-        raise ValueError("integer too large")
-    return int(digits)
-
-
-_DECODER = json.JSONDecoder(parse_int=_bounded_int)
 
 
 def _dumps(value: Any) -> str:
@@ -40,7 +31,7 @@ def decoded(message: bytes) -> dict[str, Any] | bytes:
     """A relayed message as the dict python-socketio's loop handles; the bytes
     as they came when they are not a JSON object (the loop skips them)."""
     try:
-        value = _DECODER.decode(message.decode())
+        value = network_loads(message.decode())
     except ValueError:  # UnicodeDecodeError and JSONDecodeError included
         return message
     return value if isinstance(value, dict) else message

@@ -15,14 +15,16 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import socketio
+from socketio import packet
 
+from roomkit.compact_json import PacketJson
 from roomkit.engine import RoomkitEngineServer
 from roomkit.errors import RoomkitError
 from roomkit.logthrottle import LogThrottle
 from roomkit.relay import reset_relay
 from roomkit.settings import Limits
 
-__all__ = ["RoomkitServer", "ack_requested", "answer_error", "close_connections"]
+__all__ = ["RoomkitPacket", "RoomkitServer", "ack_requested", "answer_error", "close_connections"]
 
 logger = logging.getLogger("roomkit")
 
@@ -40,6 +42,13 @@ class _TooManyAttachments(RoomkitError):
     """A client declared or sent more binary attachments than one packet may hold."""
 
 
+class RoomkitPacket(packet.Packet):  # type: ignore[misc]
+    """python-socketio's packet, its JSON decoded with a decoder made once
+    (:class:`~roomkit.compact_json.PacketJson`), not one per packet."""
+
+    json = PacketJson
+
+
 class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
     """``socketio.AsyncServer`` that exposes :func:`ack_requested` to handlers,
     logs undecodable packets at a bounded rate and closes connections whose
@@ -51,6 +60,8 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         ``max_poll_gap`` and ``log_interval`` apply here. Default: ``Limits()``.
     :param trusted_proxies: see :class:`~roomkit.engine.RoomkitEngineServer`.
         Default empty.
+
+    Its packets are :class:`RoomkitPacket` unless ``serializer`` says otherwise.
     """
 
     def __init__(
@@ -63,6 +74,7 @@ class RoomkitServer(socketio.AsyncServer):  # type: ignore[misc]
         self.limits = limits or Limits()
         self.trusted_proxies = tuple(trusted_proxies)
         self.log_throttle = LogThrottle(logger, self.limits.log_interval)
+        kwargs.setdefault("serializer", RoomkitPacket)
         super().__init__(*args, **kwargs)
 
     # python-socketio builds its engine.io server from this method's result.

@@ -1,6 +1,9 @@
-"""The broadcast's packet text is python-socketio's, byte for byte: the JSON
-helper writes what ``json.dumps`` writes, fails as it fails, and the direct
-fan-out's packet equals ``Packet(...).encode()``, custom packet JSON included."""
+"""socket.io's packet JSON without an encoder or decoder per packet: the
+broadcast's packet text is python-socketio's, byte for byte (the JSON helper
+writes what ``json.dumps`` writes and fails as it fails; the direct fan-out's
+packet equals ``Packet(...).encode()``, custom packet JSON included), and
+roomkit's packets read what python-engineio's JSON reads, refusing what it
+refuses."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from typing import Any
 
 import pytest
 import socketio
+from engineio import json as engineio_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio import packet
 
 import roomkit.compact_json
-from roomkit.compact_json import compact_dumps
+from roomkit.compact_json import compact_dumps, network_loads
 from roomkit.fanout import DirectFanoutManager
+from roomkit.server import RoomkitPacket, RoomkitServer
 
 values = st.recursive(
     st.none()
@@ -126,3 +131,42 @@ def test_a_custom_packet_json_is_respected(monkeypatch: pytest.MonkeyPatch) -> N
 def test_without_the_accelerator_it_is_json_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(roomkit.compact_json, "_make_c_encoder", None)
     assert compact_dumps(["m", {"a": [1.5, None]}]) == '["m",{"a":[1.5,null]}]'
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=values)
+def test_network_json_reads_what_engineio_reads(value: Any) -> None:
+    text = json.dumps(value)
+    # Compared as JSON again: NaN is not equal to itself.
+    expected = json.dumps(engineio_json.loads(text))
+    assert json.dumps(network_loads(text)) == expected
+    assert json.dumps(network_loads(text.encode())) == expected
+
+
+def _refusal(loads: Any, text: str) -> type[BaseException] | None:
+    try:
+        loads(text)
+    except ValueError as refused:
+        return type(refused)
+    return None
+
+
+@pytest.mark.parametrize(
+    "text", ["[" + "9" * 101 + "]", '{"a": 1', "", "[1,]", '"\\ud800"x'], ids=str.__len__
+)
+def test_network_json_refuses_what_engineio_refuses(text: str) -> None:
+    refused = _refusal(engineio_json.loads, text)
+    assert refused is not None
+    assert _refusal(network_loads, text) is refused
+
+
+def test_roomkits_packets_decode_with_it_and_broadcast_directly() -> None:
+    direct = DirectFanoutManager()
+    server = RoomkitServer(client_manager=direct, async_mode="aiohttp")
+    assert server.packet_class is RoomkitPacket
+    text = '2/chat,["message",{"room":"r","n":12345678901234567890}]'
+    assert RoomkitPacket(encoded_packet=text).data == packet.Packet(encoded_packet=text).data
+    with pytest.raises(ValueError, match="Integer is too large"):
+        RoomkitPacket(encoded_packet='2["m",' + "1" * 101 + "]")
+    expected = packet.Packet(packet.EVENT, namespace="/chat", data=["m", {"a": [1, 2.5]}])
+    assert direct.encode_event("m", {"a": [1, 2.5]}, "/chat") == expected.encode()
