@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run the benchmarks, write the results JSON and the docs page.
 
-``make bench`` runs it with the defaults (about five minutes on two cores).
+``make bench`` runs it with the defaults (about 15 minutes on two cores).
 ``--quick`` runs every scenario at toy sizes in well under a minute, for
 trying changes; its numbers mean nothing.
 """
