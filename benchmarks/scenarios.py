@@ -14,7 +14,7 @@ from typing import Any
 
 from benchmarks.config import Config
 from benchmarks.cpu_quota import CpuQuota, quota_unavailable
-from benchmarks.harness import median
+from benchmarks.harness import BurstResult, median
 from benchmarks.runs import (
     alternate,
     busiest_server_share,
@@ -191,7 +191,6 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
         return {"available": False, "reason": "redis-server is not installed"}
     receivers = config.scaleout_receivers
     messages = max(10, round(config.scaleout_deliveries / receivers))
-    timeout = config.burst_timeout(messages * receivers)
     kind = SERVER_KINDS["roomkit"]
     # The projection divides CPU readings of setups measured at different
     # moments, so it moves more than any one reading: more runs for its medians.
@@ -205,17 +204,9 @@ async def scaleout(config: Config, client_kind: str) -> dict[str, Any]:
                 kind, cpu=config.loadgen_cpu, log_dir=config.log_dir, redis_url=redis.url
             )
             try:
-                async with rooms_open(
-                    [[first], [first, second], [first, second]],
-                    receivers,
-                    config,
-                    client_kinds=[client_kind] * 3,
-                    loadgen_cpu=None,
-                    sender_on_each=[False, False, True],
-                ) as rooms:
-                    for room in rooms:
-                        await room.burst(max(5, messages // 5), timeout=timeout)
-                    results = await alternate(rooms, scaleout_runs, messages, timeout=timeout)
+                results = await _three_setups(
+                    (first, second), config, client_kind, receivers, messages, scaleout_runs
+                )
             finally:
                 await second.stop()
         finally:
@@ -257,8 +248,6 @@ async def _scaleout_capped(
     # a small part of it (with 1,200 messages two servers measured 1.66x one;
     # with 3,600, 1.84x).
     messages *= 3
-    # Each server is as slow as its quota: a burst takes 1/share times longer.
-    timeout = config.burst_timeout(round(messages * receivers / share))
     kind = SERVER_KINDS["roomkit"]
     tag = f"roomkit-bench-{os.getpid()}"
     with CpuQuota(f"{tag}-1", share) as quota_1, CpuQuota(f"{tag}-2", share) as quota_2:
@@ -269,18 +258,9 @@ async def _scaleout_capped(
             for server, quota in zip(servers, (quota_1, quota_2), strict=True):
                 assert server.pid is not None
                 quota.add(server.pid)
-            first, second = servers
-            async with rooms_open(
-                [[first], [first, second], [first, second]],
-                receivers,
-                config,
-                client_kinds=[client_kind] * 3,
-                loadgen_cpu=None,
-                sender_on_each=[False, False, True],
-            ) as rooms:
-                for room in rooms:
-                    await room.burst(max(5, messages // 5), timeout=timeout)
-                results = await alternate(rooms, runs, messages, timeout=timeout)
+            results = await _three_setups(
+                (servers[0], servers[1]), config, client_kind, receivers, messages, runs, share
+            )
     one, two, spread = (throughput_figures(setup) for setup in results)
     for figures, setup in zip((one, two, spread), results, strict=True):
         figures["busiest_server_cpu"] = median([busiest_server_share(r) for r in setup])
@@ -294,3 +274,33 @@ async def _scaleout_capped(
         "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
         "spread_ratio": spread["rate"] / one["rate"] if one["rate"] else float("nan"),
     }
+
+
+async def _three_setups(
+    servers: tuple[ServerProcess, ServerProcess],
+    config: Config,
+    client_kind: str,
+    receivers: int,
+    messages: int,
+    runs: int,
+    core_share: float = 1.0,
+) -> list[list[BurstResult]]:
+    """Runs of one server, two with the sender on the first, and two with a
+    sender on each, alternating; each setup's rooms warmed up first.
+
+    :param core_share: the part of a core each server has: a burst takes
+        1/core_share times longer, and so may its deadline.
+    """
+    first, second = servers
+    timeout = config.burst_timeout(round(messages * receivers / core_share))
+    async with rooms_open(
+        [[first], [first, second], [first, second]],
+        receivers,
+        config,
+        client_kinds=[client_kind] * 3,
+        loadgen_cpu=None,
+        sender_on_each=[False, False, True],
+    ) as rooms:
+        for room in rooms:
+            await room.burst(max(5, messages // 5), timeout=timeout)
+        return await alternate(rooms, runs, messages, timeout=timeout)
