@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from benchmarks.config import Config
 from benchmarks.harness import BurstResult, Room, median, percentile
@@ -32,23 +32,16 @@ __all__ = [
 
 @contextlib.asynccontextmanager
 async def servers_running(
-    kinds: Sequence[ServerKind],
-    config: Config,
-    redis_url: str | None = None,
-    cpu: int | Literal["server"] | None = "server",
+    kinds: Sequence[ServerKind], config: Config, redis_url: str | None = None
 ) -> AsyncIterator[list[ServerProcess]]:
-    """Servers of ``kinds``, started in order and stopped on leaving.
-
-    :param cpu: the core to pin them to; default ``Config.server_cpu``; None
-        leaves them to the OS.
-    """
-    core = config.server_cpu if cpu == "server" else cpu
+    """Servers of ``kinds`` on ``Config.server_cpu``, started in order and
+    stopped on leaving."""
     started: list[ServerProcess] = []
     try:
         for kind in kinds:
             started.append(
                 await ServerProcess.start(
-                    kind, cpu=core, log_dir=config.log_dir, redis_url=redis_url
+                    kind, cpu=config.server_cpu, log_dir=config.log_dir, redis_url=redis_url
                 )
             )
         yield started

@@ -7,6 +7,7 @@ alternate between the servers compared.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -253,7 +254,10 @@ async def _scaleout_capped(
     with CpuQuota(f"{tag}-1", share) as quota_1, CpuQuota(f"{tag}-2", share) as quota_2:
         async with (
             RedisProcess() as redis,
-            servers_running([kind, kind], config, redis_url=redis.url, cpu=None) as servers,
+            # Not pinned: each server goes wherever the scheduler finds room.
+            servers_running(
+                [kind, kind], dataclasses.replace(config, server_cpu=None), redis_url=redis.url
+            ) as servers,
         ):
             for server, quota in zip(servers, (quota_1, quota_2), strict=True):
                 assert server.pid is not None

@@ -48,8 +48,6 @@ def compact_dumps(value: Any) -> str:
         False,
         True,
     )
-    if isinstance(value, str):  # json.dumps' own shortcut for a lone string
-        return _stdlib_encoder.encode_basestring_ascii(value)
     return "".join(encode(value, 0))
 
 

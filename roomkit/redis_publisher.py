@@ -48,7 +48,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.commands: list[bytes] = []
-        self.size = 0  # messages in it
+        self.size = 0  # messages in it (its commands are dropped once written)
         self.outcomes: list[asyncio.Future[bool]] = []
         self.timer: asyncio.TimerHandle | None = None
         self.replies_due = 0  # set when written
@@ -132,7 +132,7 @@ class Publisher:
             self.failures.failed(RelayBacklogFull(f"{self.max_queued} messages wait"))
             return None
         batch = self._waiting[-1] if self._waiting else None
-        if batch is None or len(batch.commands) >= MAX_BATCH:
+        if batch is None or batch.size >= MAX_BATCH:
             batch = _Batch()
             self._waiting.append(batch)
         batch.commands.append(self._prefix + bulk_string(message))
@@ -140,7 +140,7 @@ class Publisher:
         self._queued += 1
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="redis publisher")
-        if len(batch.commands) >= EAGER_BATCH:
+        if batch.size >= EAGER_BATCH:
             self._write_waiting()
         elif self._flush is None:
             self._flush = asyncio.get_running_loop().call_soon(self._flush_now)
