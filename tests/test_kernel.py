@@ -130,6 +130,46 @@ def test_a_handler_that_sleeps_two_seconds_is_flagged(kernel: Kernel) -> None:
     assert kernel.run("print(report.passed)", timeout=5).output.strip() == "False"
 
 
+IDLE_AWAIT_CELL = """\
+import asyncio, threading, time
+threading.Timer(0.5, print, args=("waiting",), kwargs={"flush": True}).start()
+await asyncio.to_thread(time.sleep, 20)
+"""
+
+
+def test_the_stop_button_reaches_a_cell_whose_loop_is_idle(kernel: Kernel) -> None:
+    # The interrupt comes while the kernel's loop sleeps with nothing to do: ipykernel's
+    # queued cancel then waited for the 20 s thread (roomkit.course.interrupts).
+    assert kernel.run("from roomkit.check import check", timeout=30).error is None
+    interrupted = kernel.run(IDLE_AWAIT_CELL, timeout=40, interrupt_on="waiting")
+    assert "waiting" in interrupted.output
+    assert interrupted.errors == ["CancelledError"], interrupted.output
+    assert interrupted.seconds < 12, "the interrupt waited for the cell to end"
+
+
+def test_a_loop_that_already_wakes_on_signals_keeps_its_own_wakeup() -> None:
+    # asyncio's add_signal_handler owns the wakeup fd: taking it would silence that handler.
+    code = (
+        "import asyncio, signal\n"
+        "from roomkit.course.interrupts import wake_loop_on_signals\n"
+        "async def main():\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    got = asyncio.Event()\n"
+        "    loop.add_signal_handler(signal.SIGUSR1, got.set)\n"
+        "    print(wake_loop_on_signals(loop))\n"
+        "    signal.raise_signal(signal.SIGUSR1)\n"
+        "    await asyncio.wait_for(got.wait(), 10)\n"
+        "    loop.remove_signal_handler(signal.SIGUSR1)\n"
+        "    print(wake_loop_on_signals(loop))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
 def test_interrupting_a_check_prints_a_line_and_the_next_check_runs(kernel: Kernel) -> None:
     assert kernel.run("from roomkit.check import check", timeout=30).error is None
     # Long enough that a late interrupt (a busy machine) still finds the check

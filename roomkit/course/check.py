@@ -19,14 +19,16 @@ handler that blocks its event loop (``time.sleep``, a busy loop) fails the
 check with the line that blocked, and a long block is broken so that the check
 ends within its tests' time limits and the next check can run.
 
-Importing :mod:`roomkit.check` in a Jupyter kernel (the setup cell) starts
-:func:`warm_up` in the background: the first check then finds pytest and the
-course imported, the reference solutions loaded and pytest run once.
+Importing :mod:`roomkit.check` in a Jupyter kernel (the setup cell) runs
+:func:`warm_up`: the stop button then interrupts a check at once, and the first
+check finds pytest and the course imported, the reference solutions loaded and
+pytest run once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 import time
@@ -34,6 +36,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from roomkit.course.interrupts import wake_loop_on_signals
 from roomkit.course.manifest import Exercise, load_course
 from roomkit.course.reports import render_check
 from roomkit.course.results import ExerciseResult
@@ -196,10 +199,16 @@ def _warm(exercise: Exercise) -> None:
 
 
 def warm_up() -> None:
-    """Prepare the first check in a background thread (once; only in a Jupyter kernel)."""
+    """Prepare checks, only in a Jupyter kernel: make its stop button reach a running
+    check at once (:mod:`roomkit.course.interrupts`), and warm the first check in a
+    background thread (once)."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None or getattr(shell, "kernel", None) is None or not warmed.is_set():
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    with contextlib.suppress(RuntimeError):  # no running loop: imported outside a cell
+        wake_loop_on_signals(asyncio.get_running_loop())
+    if not warmed.is_set():
         return
     try:
         exercise = load_course().exercises[0]
