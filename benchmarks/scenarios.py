@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.config import Config
@@ -277,7 +278,15 @@ async def _scaleout_capped(
         "two_servers_spread": spread,
         "ratio": two["rate"] / one["rate"] if one["rate"] else float("nan"),
         "spread_ratio": spread["rate"] / one["rate"] if one["rate"] else float("nan"),
+        # Run by run, to show how far one ratio moves on this machine.
+        "ratio_runs": _paired_ratios(results[1], results[0]),
+        "spread_ratio_runs": _paired_ratios(results[2], results[0]),
     }
+
+
+def _paired_ratios(group: Sequence[BurstResult], one: Sequence[BurstResult]) -> list[float]:
+    """Each run of ``group`` over the run of one server it alternated with."""
+    return [mine.rate / theirs.rate for mine, theirs in zip(group, one, strict=True) if theirs.rate]
 
 
 async def _three_setups(

@@ -104,3 +104,9 @@ def test_smallest_scale_out_run_delivers_everything_in_each_setup(tmp_path: Path
     assert "| 2 servers + Redis, a sender on each |" in page
     if capped["available"]:
         assert "**Measured with a core's worth each.**" in page
+        # One ratio per run of each two-server setup, each over its own run of one server.
+        runs_of = {"two_servers": "ratio_runs", "two_servers_spread": "spread_ratio_runs"}
+        for setup, key in runs_of.items():
+            pairs = zip(capped[setup]["runs"], capped["one_server"]["runs"], strict=True)
+            paired = [mine["rate"] / one["rate"] for mine, one in pairs]
+            assert capped[key] == pytest.approx(paired, rel=1e-3)
