@@ -170,6 +170,24 @@ def test_a_loop_that_already_wakes_on_signals_keeps_its_own_wakeup() -> None:
     assert done.stdout.split() == ["False", "True"]
 
 
+def test_a_loop_that_cannot_watch_sockets_is_left_as_it_was() -> None:
+    code = (
+        "import asyncio, signal\n"
+        "from roomkit.course.interrupts import wake_loop_on_signals\n"
+        "class NoReaders(asyncio.SelectorEventLoop):\n"
+        "    def add_reader(self, *args):\n"
+        "        raise NotImplementedError\n"
+        "loop = NoReaders()\n"
+        "print(wake_loop_on_signals(loop), signal.set_wakeup_fd(-1))\n"
+        "loop.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "-1"]  # no wakeup fd left behind
+
+
 def test_interrupting_a_check_prints_a_line_and_the_next_check_runs(kernel: Kernel) -> None:
     assert kernel.run("from roomkit.check import check", timeout=30).error is None
     # Long enough that an interrupt sent late (a busy machine) still finds the check running.

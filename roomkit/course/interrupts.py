@@ -38,8 +38,9 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop) -> bool:
     """Wake ``loop`` whenever the process receives a signal (once per process).
 
     Nothing changes where something already wakes a loop on signals (asyncio's
-    ``add_signal_handler`` sets its own wakeup fd), or off the main thread, where
-    :func:`signal.set_wakeup_fd` is not allowed.
+    ``add_signal_handler`` sets its own wakeup fd), off the main thread, where
+    :func:`signal.set_wakeup_fd` is not allowed, or on a loop that cannot watch a
+    socket (Windows' proactor loop).
 
     :param loop: the kernel's running event loop, on the main thread.
     :returns: whether signals now wake ``loop`` (also when an earlier call did it).
@@ -58,6 +59,12 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop) -> bool:
         reader.close()
         writer.close()
         return False
-    loop.add_reader(reader.fileno(), _drain, reader)
+    try:
+        loop.add_reader(reader.fileno(), _drain, reader)
+    except NotImplementedError:  # a loop that cannot watch sockets (Windows' proactor)
+        signal.set_wakeup_fd(-1)
+        reader.close()
+        writer.close()
+        return False
     _installed = (reader, writer)
     return True
