@@ -54,15 +54,14 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop) -> bool:
     reader.setblocking(False)
     writer.setblocking(False)
     previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    if previous != -1:  # someone else's wakeup fd: theirs stays
+    watched = previous == -1  # else someone else's wakeup fd, which stays
+    if watched:
+        try:
+            loop.add_reader(reader.fileno(), _drain, reader)
+        except NotImplementedError:  # a loop that cannot watch sockets (Windows' proactor)
+            watched = False
+    if not watched:
         signal.set_wakeup_fd(previous)
-        reader.close()
-        writer.close()
-        return False
-    try:
-        loop.add_reader(reader.fileno(), _drain, reader)
-    except NotImplementedError:  # a loop that cannot watch sockets (Windows' proactor)
-        signal.set_wakeup_fd(-1)
         reader.close()
         writer.close()
         return False
